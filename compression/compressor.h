@@ -1,0 +1,84 @@
+// The interface every KV-cache compression method implements, plus the registry by name.
+// Compressors see scores and budgets only; the engine captures the scores and executes the
+// selection on the cache (spec: ../docs/compression-methods.md).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/prompt.h"
+#include "engine/collective.h"
+
+// What a method needs the engine to capture.
+struct capture_needs {
+    int32_t window_rows = 0;          // observation-window rows of attention (SnapKV family)
+    bool column_sums = false;         // per-key attention summed over all prompt queries (H2O)
+    bool decode_scores = false;       // accumulate attention received during decoding
+    bool drops_prefill_rows = false;  // PyramidInfer: needs its own prefill with row dropping
+    int32_t recent_rows = 0;          // rows of head-mean attention PyramidInfer scores with
+    bool per_query_head = false;      // gqa_mode=query_head: the cache keeps one set per query head
+};
+
+// One layer's captured prefill scores on this rank.
+struct layer_scores {
+    int32_t layer = 0;
+    int32_t n_layers = 0;
+    int32_t n = 0;                       // prompt length (keys)
+    int32_t n_heads = 0;                 // query heads held by this rank
+    int32_t n_kv_heads = 0;              // KV heads held by this rank
+    int32_t head_offset = 0;             // global index of this rank's first query head
+    int32_t window = 0;                  // rows in window_attn
+    const float* window_attn = nullptr;  // [n_heads][window][n] softmax rows of the last queries
+    const float* column_sums = nullptr;  // [n_heads][n] column sums over all queries (H2O)
+};
+
+// One layer of one sequence's cache during decoding.
+struct decode_layer_view {
+    int32_t layer = 0;
+    int32_t n_layers = 0;
+    int32_t n_prompt = 0;                // prompt length n (budgets derive from it)
+    int32_t n_generated = 0;             // tokens generated so far
+    std::vector<const int32_t*> pos;     // [cache head] -> [count] positions, ascending
+    std::vector<const float*> score;     // [cache head] -> [count] accumulated attention (or null)
+    std::vector<int32_t> count;          // [cache head]
+};
+
+struct compress_context {
+    double keep_ratio = 1.0;                       // fraction of prompt KV KEPT, in (0, 1]
+    const std::vector<token_span>* spans = nullptr; // prompt segments (ShotKV)
+    collective* tp = nullptr;                      // cross-head reductions under tensor parallelism
+};
+
+using head_selection = std::vector<std::vector<int32_t>>; // [cache head] -> kept positions, ascending
+
+struct compressor {
+    virtual ~compressor() = default;
+    virtual std::string name() const = 0;
+    virtual nlohmann::json params() const = 0;    // resolved hyper-parameters (for run_meta/records)
+    virtual capture_needs needs() const = 0;
+    // Kept prompt positions per cache head for one layer after prefill.
+    virtual head_selection select_prefill(const compress_context& ctx, const layer_scores& s) const = 0;
+    // Called after every decoding step; returns true and fills `keep` when entries must go.
+    virtual bool select_decode(const compress_context& ctx, const decode_layer_view& v,
+                               head_selection& keep) const {
+        (void)ctx; (void)v; (void)keep;
+        return false;
+    }
+    // PyramidInfer only: after layer `layer` of the prefill, which of the current rows
+    // (`positions`, ascending) go on to the next layer, given the head-mean attention of the
+    // `n_recent` most recent query rows over the current rows ([n_recent][positions.size()]).
+    // The default keeps every row.
+    virtual std::vector<int32_t> select_prefill_rows(const compress_context& ctx, int32_t layer,
+                                                     int32_t n_layers, int32_t n_prompt,
+                                                     const std::vector<int32_t>& positions,
+                                                     const float* recent_attn_mean,
+                                                     int32_t n_recent) const;
+};
+
+// Creates a method by registry name with hyper-parameters overriding its defaults. Unknown names
+// or parameters throw std::invalid_argument listing the valid choices.
+std::unique_ptr<compressor> compressor_create(const std::string& name, const nlohmann::json& params);
+std::vector<std::string> compressor_names();
