@@ -3,6 +3,7 @@
 // the cache only executes that decision (kvpress's policy/mechanism split), and frees memory for
 // real when entries go (the vectors are reallocated to their new size).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

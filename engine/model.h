@@ -54,8 +54,14 @@ struct load_options {
 // what is wrong.
 std::shared_ptr<model> model_load(const std::string& path, const load_options& options);
 const model_config& model_get_config(const model& m);
-const tokenizer& model_get_tokenizer(const model& m);
+const tokenizer& model_get_tokenizer(const model& m); // throws when the model has none
+bool model_has_tokenizer(const model& m);
+const std::string& model_get_chat_template_name(const model& m); // "llama3", "llama2", "plain"
 int64_t model_weight_bytes(const model& m); // bytes of weights held by this rank
+
+// A model with random weights (uniform, variance 1/fan_in; norms near 1), built in memory with
+// matrices of type `type`, for tests and benchmarks. Same seed, same weights. No tokenizer.
+std::shared_ptr<model> model_create_random(const model_config& config, uint64_t seed, weight_type type);
 
 // ---- what compressors need from the prefill ----------------------------------------------------
 

@@ -1,0 +1,60 @@
+// CPU kernels of the engine: a small thread pool, number formats (BF16, FP16, Q8_0), vector ops
+// and the batched matrix-vector kernels used by decoding.
+//
+// Determinism contract: every output element of a kernel is computed by one thread, in an order
+// that depends only on the element's own inputs (never on the batch size, the batch companions
+// or the thread count). The decode path relies on this to give bitwise identical tokens for a
+// sequence whether it runs alone or in a batch.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+// ---- threads ------------------------------------------------------------------------------------
+
+// Threads used by parallel_for: KVSWEEP_THREADS if set, else the hardware concurrency.
+int ops_n_threads();
+void ops_set_n_threads(int n);
+// Splits [0, n) into one contiguous chunk per thread and runs fn(begin, end) on each; returns
+// when all are done. The calling thread takes the first chunk.
+void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// ---- number formats ------------------------------------------------------------------------------
+
+constexpr int Q8_0_BLOCK = 32; // ggml's Q8_0: blocks of 32 int8 sharing one fp16 scale
+
+uint16_t fp32_to_bf16(float x); // round to nearest even; NaN stays NaN
+float bf16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float x); // round to nearest even (F16C)
+float fp16_to_fp32(uint16_t h);
+
+// Q8_0 as ggml: d = max|x| / 127 stored as fp16, q = round(x / d). n must be a multiple of 32.
+void quantize_row_q8_0(const float* x, int64_t n, int8_t* qs, uint16_t* scales);
+void dequantize_row_q8_0(const int8_t* qs, const uint16_t* scales, int64_t n, float* out);
+void convert_row_bf16(const float* x, int64_t n, uint16_t* out);
+void dequantize_row_bf16(const uint16_t* x, int64_t n, float* out);
+
+// ---- vector ops ---------------------------------------------------------------------------------
+
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
+void softmax_inplace(float* x, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n); // fixed summation order
+void axpy_f32(float a, const float* x, float* y, int64_t n); // y += a * x
+float silu(float x);
+
+// ---- batched matrix-vector kernels -----------------------------------------------------------------
+// y[b][r] = sum_k W[r][k] * x[b][k] for b < nb and rows r in [r0, r1). W is [rows][cols] row-major;
+// x is [nb][ldx], y is [nb][ldy]. Each (r, b) dot product uses the same summation order whatever nb.
+
+void matvec_f32(const float* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
+                int64_t ldy, int64_t r0, int64_t r1);
+void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
+                 int64_t ldy, int64_t r0, int64_t r1);
+// Q8_0: qs is [rows][cols] int8, scales [rows][cols/32] fp16; cols must be a multiple of 32.
+void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx,
+                 int nb, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// Naive references (double accumulation) for the consistency tests.
+void matvec_f32_ref(const float* w, int64_t rows, int64_t cols, const float* x, int nb, float* y);
+void matvec_bf16_ref(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int nb, float* y);
+void matvec_q8_0_ref(const int8_t* qs, const uint16_t* scales, int64_t rows, int64_t cols,
+                     const float* x, int nb, float* y);

@@ -1,0 +1,113 @@
+#include "engine/weights.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "engine/ops.h"
+
+int64_t weight_matrix::bytes() const {
+    switch (type) {
+    case WEIGHT_F32: return rows * cols * 4;
+    case WEIGHT_BF16: return rows * cols * 2;
+    case WEIGHT_Q8_0: return rows * cols + rows * (cols / Q8_0_BLOCK) * 2;
+    }
+    return 0;
+}
+
+bool weight_type_fits(weight_type type, int64_t cols) {
+    return type != WEIGHT_Q8_0 || cols % Q8_0_BLOCK == 0;
+}
+
+weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
+                                  const std::function<void(int64_t, float*)>& fill_row) {
+    if (!weight_type_fits(type, cols))
+        throw std::invalid_argument("weight_matrix_build: Q8_0 needs a column count divisible by 32, got " +
+                                    std::to_string(cols));
+    weight_matrix w;
+    w.type = type;
+    w.rows = rows;
+    w.cols = cols;
+    w.storage.resize((size_t)w.bytes());
+    uint8_t* base = w.storage.data();
+    switch (type) {
+    case WEIGHT_F32: w.f32 = (const float*)base; break;
+    case WEIGHT_BF16: w.bf16 = (const uint16_t*)base; break;
+    case WEIGHT_Q8_0:
+        w.q8 = (const int8_t*)base;
+        w.q8_scales = (const uint16_t*)(base + rows * cols);
+        break;
+    }
+    parallel_for(rows, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(cols);
+        for (int64_t r = r0; r < r1; ++r) {
+            switch (type) {
+            case WEIGHT_F32: fill_row(r, (float*)base + r * cols); break;
+            case WEIGHT_BF16:
+                fill_row(r, row.data());
+                convert_row_bf16(row.data(), cols, (uint16_t*)base + r * cols);
+                break;
+            case WEIGHT_Q8_0:
+                fill_row(r, row.data());
+                quantize_row_q8_0(row.data(), cols, (int8_t*)base + r * cols,
+                                  (uint16_t*)(base + rows * cols) + r * (cols / Q8_0_BLOCK));
+                break;
+            }
+        }
+    });
+    return w;
+}
+
+weight_matrix weight_matrix_borrow_f32(const float* data, int64_t rows, int64_t cols) {
+    weight_matrix w;
+    w.rows = rows;
+    w.cols = cols;
+    w.f32 = data;
+    return w;
+}
+
+void weight_row(const weight_matrix& w, int64_t r, float* out) {
+    switch (w.type) {
+    case WEIGHT_F32: std::copy(w.f32 + r * w.cols, w.f32 + (r + 1) * w.cols, out); break;
+    case WEIGHT_BF16: dequantize_row_bf16(w.bf16 + r * w.cols, w.cols, out); break;
+    case WEIGHT_Q8_0:
+        dequantize_row_q8_0(w.q8 + r * w.cols, w.q8_scales + r * (w.cols / Q8_0_BLOCK), w.cols, out);
+        break;
+    }
+}
+
+void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y) {
+    // Chunks of 16 rows keep every thread's tiles whole; the split never changes any result.
+    constexpr int64_t chunk = 16;
+    const int64_t n_chunks = (w.rows + chunk - 1) / chunk;
+    parallel_for(n_chunks, [&](int64_t c0, int64_t c1) {
+        const int64_t r0 = c0 * chunk, r1 = std::min(w.rows, c1 * chunk);
+        switch (w.type) {
+        case WEIGHT_F32: matvec_f32(w.f32, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
+        case WEIGHT_BF16: matvec_bf16(w.bf16, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
+        case WEIGHT_Q8_0: matvec_q8_0(w.q8, w.q8_scales, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
+        }
+    });
+}
+
+void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y) {
+    if (w.type == WEIGHT_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)w.rows, (int)w.cols, 1.0f, x,
+                    (int)w.cols, w.f32, (int)w.cols, 0.0f, y, (int)w.rows);
+        return;
+    }
+    // Dequantize a block of rows at a time (small enough to stay in cache), then sgemm into the
+    // matching columns of y.
+    const int64_t block = 256;
+    std::vector<float> tmp((size_t)std::min(block, w.rows) * w.cols);
+    for (int64_t r0 = 0; r0 < w.rows; r0 += block) {
+        const int64_t nr = std::min(block, w.rows - r0);
+        parallel_for(nr, [&](int64_t a, int64_t b) {
+            for (int64_t r = a; r < b; ++r) weight_row(w, r0 + r, tmp.data() + r * w.cols);
+        });
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nr, (int)w.cols, 1.0f, x,
+                    (int)w.cols, tmp.data(), (int)w.cols, 0.0f, y + r0, (int)w.rows);
+    }
+}

@@ -1,0 +1,48 @@
+// Run-time weight matrices: F32, BF16 or Q8_0, [rows][cols] row-major (y = W x), either owned or
+// pointing straight into a memory-mapped file. Decoding uses the batched kernels of ops.h,
+// prefill uses OpenBLAS sgemm (dequantizing blocks of rows for BF16 / Q8_0).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "engine/model.h"
+
+struct weight_matrix {
+    weight_type type = WEIGHT_F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    const float* f32 = nullptr;          // [rows][cols] when F32
+    const uint16_t* bf16 = nullptr;      // [rows][cols] when BF16
+    const int8_t* q8 = nullptr;          // [rows][cols] when Q8_0
+    const uint16_t* q8_scales = nullptr; // [rows][cols/32] fp16 when Q8_0
+    std::vector<uint8_t> storage;        // owned bytes; empty when the data is borrowed
+
+    weight_matrix() = default;
+    weight_matrix(weight_matrix&&) = default; // moving keeps the storage buffer, so pointers stay valid
+    weight_matrix& operator=(weight_matrix&&) = default;
+    weight_matrix(const weight_matrix&) = delete;
+    weight_matrix& operator=(const weight_matrix&) = delete;
+
+    int64_t bytes() const; // bytes streamed by one pass over the matrix
+};
+
+// True when `type` can hold a matrix with `cols` columns (Q8_0 needs a multiple of 32).
+bool weight_type_fits(weight_type type, int64_t cols);
+
+// Builds an owned matrix of `type`; fill_row(r, out) writes row r as floats (called from several
+// threads at once). Requires weight_type_fits(type, cols).
+weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
+                                  const std::function<void(int64_t row, float* out)>& fill_row);
+// Borrows an F32 matrix (no copy); the caller keeps `data` alive.
+weight_matrix weight_matrix_borrow_f32(const float* data, int64_t rows, int64_t cols);
+
+// Row r as floats: out[cols].
+void weight_row(const weight_matrix& w, int64_t r, float* out);
+
+// y[b] = W x[b] for b < nb: x is [nb][cols], y is [nb][rows]. Own kernels, both cores; each
+// output's summation order is independent of nb and of the thread count.
+void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y);
+
+// y = x W^T for many rows: x is [n][cols], y is [n][rows]. OpenBLAS sgemm.
+void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y);

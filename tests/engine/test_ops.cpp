@@ -1,0 +1,162 @@
+// Kernel consistency: our AVX2 kernels against naive double-precision references, number-format
+// conversions against hand-computed values, and batch invariance at the kernel level.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace {
+
+std::vector<float> random_vec(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, float tol) {
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
+}
+
+struct shape {
+    int64_t rows, cols;
+};
+
+} // namespace
+
+TEST(ops, bf16_rounds_to_nearest_even) {
+    EXPECT_EQ(fp32_to_bf16(1.0f), 0x3f80);
+    // 1 + 2^-8 is exactly halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0).
+    EXPECT_EQ(fp32_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);
+    // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6 (even): rounds up.
+    EXPECT_EQ(fp32_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);
+    // Just above halfway rounds up.
+    EXPECT_EQ(fp32_to_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x3f81);
+    EXPECT_EQ(bf16_to_fp32(0xc040), -3.0f);
+    EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(NAN))));
+}
+
+TEST(ops, fp16_round_trip) {
+    EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);
+    EXPECT_EQ(fp32_to_fp16(-2.0f), 0xc000);
+    EXPECT_EQ(fp16_to_fp32(0x3555), 0.333251953125f);
+}
+
+TEST(ops, q8_0_matches_ggml_definition) {
+    // Block max 2.54 -> d = 0.02, so 1.0 -> 50, -2.54 -> -127.
+    std::vector<float> x(32, 0.0f);
+    x[0] = 1.0f;
+    x[1] = -2.54f;
+    x[2] = 0.033f; // 1.65 rounds to 2
+    std::vector<int8_t> q(32);
+    uint16_t d;
+    quantize_row_q8_0(x.data(), 32, q.data(), &d);
+    EXPECT_EQ(d, fp32_to_fp16(0.02f));
+    EXPECT_EQ(q[0], 50);
+    EXPECT_EQ(q[1], -127);
+    EXPECT_EQ(q[2], 2);
+    EXPECT_EQ(q[3], 0);
+    std::vector<float> back(32);
+    dequantize_row_q8_0(q.data(), &d, 32, back.data());
+    EXPECT_NEAR(back[0], 1.0f, 0.01f);
+}
+
+TEST(ops, matvec_f32_matches_reference) {
+    for (shape s : {shape{1, 8}, shape{7, 100}, shape{37, 64}, shape{16, 13}}) {
+        for (int nb : {1, 2, 3, 4, 5, 9}) {
+            const std::vector<float> w = random_vec(s.rows * s.cols, 1), x = random_vec(nb * s.cols, 2);
+            std::vector<float> y(nb * s.rows), ref(nb * s.rows);
+            matvec_f32(w.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
+            matvec_f32_ref(w.data(), s.rows, s.cols, x.data(), nb, ref.data());
+            expect_close(y, ref, 1e-5f * std::sqrt((float)s.cols));
+        }
+    }
+}
+
+TEST(ops, matvec_bf16_matches_reference) {
+    for (shape s : {shape{5, 8}, shape{9, 70}, shape{33, 128}}) {
+        for (int nb : {1, 3, 4, 6}) {
+            const std::vector<float> wf = random_vec(s.rows * s.cols, 3), x = random_vec(nb * s.cols, 4);
+            std::vector<uint16_t> w(wf.size());
+            convert_row_bf16(wf.data(), (int64_t)wf.size(), w.data());
+            std::vector<float> y(nb * s.rows), ref(nb * s.rows);
+            matvec_bf16(w.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
+            matvec_bf16_ref(w.data(), s.rows, s.cols, x.data(), nb, ref.data());
+            expect_close(y, ref, 1e-5f * std::sqrt((float)s.cols));
+        }
+    }
+}
+
+TEST(ops, matvec_q8_0_matches_reference) {
+    for (shape s : {shape{3, 32}, shape{11, 96}, shape{40, 256}}) {
+        for (int nb : {1, 2, 4, 7}) {
+            const std::vector<float> wf = random_vec(s.rows * s.cols, 5), x = random_vec(nb * s.cols, 6);
+            std::vector<int8_t> q(wf.size());
+            std::vector<uint16_t> d(wf.size() / 32);
+            for (int64_t r = 0; r < s.rows; ++r)
+                quantize_row_q8_0(wf.data() + r * s.cols, s.cols, q.data() + r * s.cols, d.data() + r * (s.cols / 32));
+            std::vector<float> y(nb * s.rows), ref(nb * s.rows);
+            matvec_q8_0(q.data(), d.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
+            matvec_q8_0_ref(q.data(), d.data(), s.rows, s.cols, x.data(), nb, ref.data());
+            expect_close(y, ref, 1e-5f * std::sqrt((float)s.cols));
+        }
+    }
+}
+
+// The same (row, vector) result whatever the batch size, the companions and the row range.
+TEST(ops, matvec_is_batch_invariant) {
+    const int64_t rows = 23, cols = 96;
+    const int nb = 6;
+    const std::vector<float> w = random_vec(rows * cols, 7), x = random_vec(nb * cols, 8);
+    std::vector<int8_t> q(w.size());
+    std::vector<uint16_t> d(w.size() / 32), wb(w.size());
+    for (int64_t r = 0; r < rows; ++r) quantize_row_q8_0(w.data() + r * cols, cols, q.data() + r * cols, d.data() + r * 3);
+    convert_row_bf16(w.data(), (int64_t)w.size(), wb.data());
+    auto run = [&](int kind, const float* xs, int n, int64_t r0, int64_t r1) {
+        std::vector<float> y(n * rows, 0.0f);
+        if (kind == 0) matvec_f32(w.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+        if (kind == 1) matvec_bf16(wb.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+        if (kind == 2) matvec_q8_0(q.data(), d.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+        return y;
+    };
+    for (int kind = 0; kind < 3; ++kind) {
+        const std::vector<float> all = run(kind, x.data(), nb, 0, rows);
+        for (int b = 0; b < nb; ++b) {
+            const std::vector<float> one = run(kind, x.data() + b * cols, 1, 0, rows);
+            EXPECT_EQ(0, std::memcmp(one.data(), all.data() + b * rows, rows * sizeof(float))) << kind << " " << b;
+            // Odd row ranges change the tiling but not the result.
+            std::vector<float> split = run(kind, x.data() + b * cols, 1, 0, 5);
+            const std::vector<float> rest = run(kind, x.data() + b * cols, 1, 5, rows);
+            std::copy(rest.begin() + 5, rest.end(), split.begin() + 5);
+            EXPECT_EQ(0, std::memcmp(split.data(), one.data(), rows * sizeof(float))) << kind << " " << b;
+        }
+    }
+}
+
+TEST(ops, parallel_for_covers_range_once) {
+    for (int64_t n : {0, 1, 2, 3, 1000}) {
+        std::vector<int> hits(n, 0);
+        parallel_for(n, [&](int64_t a, int64_t b) {
+            for (int64_t i = a; i < b; ++i) hits[i]++;
+        });
+        for (int h : hits) EXPECT_EQ(h, 1);
+    }
+}
+
+TEST(ops, rmsnorm_and_softmax) {
+    const std::vector<float> x = {1.0f, -2.0f, 3.0f, 0.5f}, w = {1.0f, 2.0f, 0.5f, 1.0f};
+    std::vector<float> out(4);
+    rmsnorm(out.data(), x.data(), w.data(), 4, 1e-5f);
+    const double rms = std::sqrt((1 + 4 + 9 + 0.25) / 4.0 + 1e-5);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], w[i] * x[i] / rms, 1e-6);
+    std::vector<float> p = {1.0f, 2.0f, 3.0f};
+    softmax_inplace(p.data(), 3);
+    const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+    EXPECT_NEAR(p[2], std::exp(3.0) / z, 1e-6);
+}
