@@ -1,0 +1,110 @@
+// model_load: builds the run-time model from an opened model file (GGUF or Hugging Face folder).
+// Matrices are converted to the requested run-time type; F32 matrices wanted as F32 are used in
+// place, straight from the memory mapping.
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/model_file.h"
+#include "engine/model_internal.h"
+#include "engine/ops.h"
+
+namespace {
+
+int64_t row_bytes(tensor_dtype dtype, int64_t cols) {
+    switch (dtype) {
+    case DTYPE_F32: return cols * 4;
+    case DTYPE_F16:
+    case DTYPE_BF16: return cols * 2;
+    case DTYPE_Q8_0: return cols / Q8_0_BLOCK * (2 + Q8_0_BLOCK);
+    }
+    return 0;
+}
+
+// Row r of a tensor as floats (file data may be unaligned, hence memcpy).
+void tensor_row(const tensor_view& t, int64_t r, int64_t cols, float* out) {
+    const uint8_t* src = t.data + r * row_bytes(t.dtype, cols);
+    switch (t.dtype) {
+    case DTYPE_F32: std::memcpy(out, src, cols * 4); break;
+    case DTYPE_F16:
+    case DTYPE_BF16:
+        for (int64_t i = 0; i < cols; ++i) {
+            uint16_t h;
+            std::memcpy(&h, src + 2 * i, 2);
+            out[i] = t.dtype == DTYPE_F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+        }
+        break;
+    case DTYPE_Q8_0:
+        // ggml block: fp16 scale, then 32 int8.
+        for (int64_t b = 0; b < cols / Q8_0_BLOCK; ++b) {
+            const uint8_t* blk = src + b * (2 + Q8_0_BLOCK);
+            uint16_t d;
+            std::memcpy(&d, blk, 2);
+            const float scale = fp16_to_fp32(d);
+            for (int i = 0; i < Q8_0_BLOCK; ++i) out[b * Q8_0_BLOCK + i] = scale * (float)(int8_t)blk[2 + i];
+        }
+        break;
+    }
+}
+
+// Checks that the view holds exactly `shape` with a readable byte count.
+void check_view(const model_file& f, const tensor_view& t, const std::vector<int64_t>& shape) {
+    if (t.shape != shape) {
+        std::string want, got;
+        for (int64_t d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);
+        for (int64_t d : t.shape) got += (got.empty() ? "" : "x") + std::to_string(d);
+        throw std::runtime_error(f.path + ": tensor " + t.name + " has shape " + got + ", expected " + want);
+    }
+    const int64_t cols = shape.back(), rows = shape.size() == 2 ? shape[0] : 1;
+    if (t.dtype == DTYPE_Q8_0 && cols % Q8_0_BLOCK != 0)
+        throw std::runtime_error(f.path + ": Q8_0 tensor " + t.name + " has rows not divisible by 32");
+    if ((int64_t)t.bytes < rows * row_bytes(t.dtype, cols) || !t.data)
+        throw std::runtime_error(f.path + ": tensor " + t.name + " holds fewer bytes than its shape needs");
+}
+
+weight_matrix load_matrix(const model_file& f, const matrix_slot& s, weight_type requested) {
+    const tensor_view& t = f.get(s.name);
+    check_view(f, t, {s.rows, s.cols});
+    const weight_type type = model_matrix_type(requested, s.cols);
+    if (type == WEIGHT_F32 && t.dtype == DTYPE_F32 && (uintptr_t)t.data % alignof(float) == 0)
+        return weight_matrix_borrow_f32((const float*)t.data, s.rows, s.cols);
+    return weight_matrix_build(s.rows, s.cols, type, [&](int64_t r, float* out) { tensor_row(t, r, s.cols, out); });
+}
+
+} // namespace
+
+std::shared_ptr<model> model_load(const std::string& path, const load_options& options) {
+    if (options.tp && options.tp->size() > 1)
+        throw std::runtime_error("model_load: tensor parallelism (tp = " + std::to_string(options.tp->size()) +
+                                 ") is not implemented yet");
+    model_file f = model_file_open(path);
+    model_config_check(f.config, f.path);
+    auto m = std::make_shared<model>();
+    m->config = f.config;
+    m->weights = options.weights;
+    m->layers.resize(f.config.n_layers);
+    m->rope = rope_table_build(f.config);
+    m->tok = f.tok;
+    m->chat_template_name = f.chat_template_name;
+    m->mappings = f.mappings;
+
+    int fallbacks = 0;
+    for (const matrix_slot& s : model_matrix_slots(*m)) {
+        *s.dst = load_matrix(f, s, options.weights);
+        fallbacks += s.dst->type != options.weights;
+    }
+    if (fallbacks)
+        spdlog::warn("{}: {} matrices kept as f32 (their column count is not a multiple of 32, which {} needs)",
+                     f.path, fallbacks, weight_type_name(options.weights));
+    for (const vector_slot& s : model_vector_slots(*m)) {
+        const tensor_view& t = f.get(s.name);
+        check_view(f, t, {s.n});
+        s.dst->resize(s.n);
+        tensor_row(t, 0, s.n, s.dst->data());
+    }
+    spdlog::info("{}: {} layers, dim {}, {} weights, {:.1f} MiB", f.path, m->config.n_layers, m->config.dim,
+                 weight_type_name(options.weights), model_weight_bytes(*m) / 1048576.0);
+    return m;
+}
