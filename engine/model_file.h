@@ -3,6 +3,7 @@
 // Hugging Face loaders; engine/model.cpp builds the run-time weights from it.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,3 +42,37 @@ struct model_file {
 // Opens a GGUF file or a Hugging Face folder (config.json + safetensors). Throws
 // std::runtime_error naming the file and what is wrong.
 model_file model_file_open(const std::string& path);
+
+// ---- helpers shared by the loaders and `kvsweep inspect` ---------------------------------------
+
+// Bytes of a tensor of this dtype and shape; -1 when the shape is invalid (a dimension < 1, an
+// overflowing size, or Q8_0 rows that are not a whole number of 32-element blocks).
+int64_t tensor_nbytes(tensor_dtype t, const std::vector<int64_t>& shape);
+
+// The canonical tensors a config needs, with their shapes ("output" only when not tied).
+struct expected_tensor {
+    std::string name;
+    std::vector<int64_t> shape; // outermost first
+};
+std::vector<expected_tensor> model_file_expected_tensors(const model_config& c);
+
+// Checks the config (positive sizes, heads dividing evenly, finite eps/theta) and that every
+// expected tensor is present with its expected shape and byte size. Throws naming mf.path.
+void model_file_validate(const model_file& mf);
+
+// Best guess of the chat format from the file's chat template text (may be empty) and whether
+// the vocabulary has a given token: "llama3" (<|start_header_id|>), "llama2" ([INST]) or "plain".
+std::string model_file_guess_chat_template(const std::string& template_text,
+                                           const std::function<bool(const std::string&)>& has_token);
+
+// Memory needed to run the model, for `kvsweep inspect` and capacity planning.
+struct model_memory_estimate {
+    int64_t weight_bytes = 0;          // every tensor as stored
+    int64_t weight_bytes_per_rank = 0; // under tp ranks: head/FFN-sharded matrices / tp, plus the
+                                       // replicated embeddings, norms and output head
+    int64_t kv_bytes_per_token = 0;    // F32 K and V of every layer and KV head, plus one int32
+                                       // position per layer and KV head
+    int64_t kv_bytes_per_token_per_rank = 0; // KV heads sharded: n_kv_heads / tp
+};
+// Throws std::invalid_argument when tp < 1 or tp does not divide n_kv_heads and hidden_dim.
+model_memory_estimate model_file_estimate_memory(const model_file& mf, int32_t tp);
