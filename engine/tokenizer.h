@@ -52,7 +52,7 @@ std::shared_ptr<tokenizer> tokenizer_from_spm(const spm_vocab& vocab);
 
 // GGUF "gpt2" model (byte-level BPE, Llama-3 pre-tokenizer, ignore_merges). `tokens` are in
 // the GPT-2 byte-to-unicode form, `merges` are "left right" strings, `types` may be empty
-// (then every token is normal).
+// (then every token is normal). Throws std::invalid_argument on a merge whose pieces are missing.
 std::shared_ptr<tokenizer> tokenizer_from_bpe(const std::vector<std::string>& tokens,
                                               const std::vector<std::string>& merges,
                                               const std::vector<int32_t>& types, int32_t bos,

@@ -326,16 +326,20 @@ std::shared_ptr<tokenizer> tokenizer_from_bpe(const std::vector<std::string>& to
     tok->bos = bos;
     tok->eos = eos;
     tok->add_bos = add_bos;
-    tokenizer_index_pieces(*tok);
-    tok->merges.reserve(merges.size());
-    for (size_t r = 0; r < merges.size(); ++r) {
-        const std::string& s = merges[r];
-        const size_t sp = s.find(' ');
-        const std::string where = "tokenizer.ggml.merges[" + std::to_string(r) + "]";
-        if (sp == std::string::npos) throw std::runtime_error(tok->source + ": " + where + " '" + s + "' is not 'left right'");
-        tokenizer_add_merge(*tok, s.substr(0, sp), s.substr(sp + 1), static_cast<int32_t>(r), where);
+    try {
+        tokenizer_index_pieces(*tok);
+        tok->merges.reserve(merges.size());
+        for (size_t r = 0; r < merges.size(); ++r) {
+            const std::string& s = merges[r];
+            const size_t sp = s.find(' ');
+            const std::string where = "tokenizer.ggml.merges[" + std::to_string(r) + "]";
+            if (sp == std::string::npos) throw std::runtime_error(tok->source + ": " + where + " '" + s + "' is not 'left right'");
+            tokenizer_add_merge(*tok, s.substr(0, sp), s.substr(sp + 1), static_cast<int32_t>(r), where);
+        }
+        tokenizer_finalize(*tok);
+    } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(e.what()); // bad caller data, as tokenizer_from_spm reports it
     }
-    tokenizer_finalize(*tok);
     return tok;
 }
 
