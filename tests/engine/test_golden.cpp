@@ -1,0 +1,133 @@
+// Golden tests: our engine against the independent numpy forward pass in reference_forward.py
+// (run at test time with /usr/bin/python3; it parses the model files itself), on the converted
+// aidreams260K GGUF and on a random Llama-3-shaped Hugging Face folder (GQA, llama3 rope
+// scaling, untied head). Also the 64 greedy ids of aidreams260K listed with the staged data.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace {
+
+const char* kReference = "tests/engine/reference_forward.py";
+const char* kAidreams = "data/models/aidreams260K.gguf";
+
+std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("kvsweep_golden_" + std::to_string(getpid()) + "_" + name)).string();
+}
+
+void run_python(const std::string& args) {
+    const std::string cmd = "/usr/bin/python3 " + std::string(kReference) + " " + args;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// Reference logits of every position: [T][vocab].
+std::vector<double> reference_logits(const std::string& model_path, const std::vector<int32_t>& tokens, int vocab) {
+    std::string list;
+    for (int32_t t : tokens) list += (list.empty() ? "" : ",") + std::to_string(t);
+    const std::string out = temp_path("logits.bin");
+    run_python("logits " + model_path + " " + out + " " + list);
+    std::vector<double> v(tokens.size() * vocab);
+    std::ifstream f(out, std::ios::binary);
+    f.read((char*)v.data(), (std::streamsize)(v.size() * sizeof(double)));
+    EXPECT_TRUE(f.good()) << out;
+    std::filesystem::remove(out);
+    return v;
+}
+
+double rel_err(const float* got, const double* want, int n) {
+    double scale = 0.0, err = 0.0;
+    for (int i = 0; i < n; ++i) {
+        scale = std::max(scale, std::fabs(want[i]));
+        err = std::max(err, std::fabs(got[i] - want[i]));
+    }
+    return err / scale;
+}
+
+// Our logits of every position (decode step by step) and of the last (prefill); returns the
+// worst relative error against the reference.
+double engine_vs_reference(const model& m, const std::vector<int32_t>& tokens, const std::vector<double>& ref) {
+    const int V = model_get_config(m).vocab_size;
+    double worst = 0.0;
+    kv_cache cache = model_new_cache(m);
+    std::vector<float> logits;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        std::vector<decode_slot> one = {{&cache, tokens[i], (int32_t)i}};
+        model_decode(m, one, logits);
+        worst = std::max(worst, rel_err(logits.data(), ref.data() + i * V, V));
+    }
+    kv_cache fresh = model_new_cache(m);
+    model_prefill(m, fresh, tokens, 0, {}, nullptr, logits);
+    return std::max(worst, rel_err(logits.data(), ref.data() + (tokens.size() - 1) * V, V));
+}
+
+std::vector<int32_t> test_tokens(int n, int vocab) {
+    std::vector<int32_t> t = {1};
+    for (int i = 1; i < n; ++i) t.push_back((i * 37 + 11) % vocab);
+    return t;
+}
+
+} // namespace
+
+TEST(golden, aidreams_greedy_reproduces_published_ids) {
+    // The first 64 greedy ids after BOS, from the staged data's README (a float64 llama2.c run).
+    const std::vector<int32_t> expected = {
+        319, 459, 355, 260, 275, 429, 339, 315, 374, 327, 446, 262, 421, 392, 275, 280, 269, 440, 270, 283, 446, 299,
+        303, 266, 358, 430, 312, 379, 441, 260, 446, 262, 421, 392, 275, 280, 269, 440, 270, 283, 446, 299, 303, 384,
+        467, 407, 360, 266, 291, 443, 435, 295, 448, 429, 465, 265, 434, 317, 431, 434, 289, 408, 326, 446};
+    auto m = model_load(kAidreams, {});
+    kv_cache cache = model_new_cache(*m);
+    std::vector<float> logits;
+    model_prefill(*m, cache, {1}, 0, {}, nullptr, logits);
+    std::vector<int32_t> got;
+    for (int32_t pos = 1; got.size() < expected.size(); ++pos) {
+        const int32_t next = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        got.push_back(next);
+        std::vector<decode_slot> one = {{&cache, next, pos}};
+        model_decode(*m, one, logits);
+    }
+    EXPECT_EQ(got, expected);
+}
+
+TEST(golden, aidreams_logits_match_numpy_reference) {
+    auto m = model_load(kAidreams, {});
+    const int V = model_get_config(*m).vocab_size;
+    const std::vector<int32_t> tokens = test_tokens(40, V);
+    const double err = engine_vs_reference(*m, tokens, reference_logits(kAidreams, tokens, V));
+    std::printf("aidreams260K f32: max relative logit error %.3g\n", err);
+    EXPECT_LE(err, 1e-4);
+}
+
+TEST(golden, random_llama3_hf_matches_numpy_reference) {
+    const std::string dir = temp_path("hf");
+    run_python("make-hf " + dir + " 7");
+    auto m = model_load(dir, {});
+    const model_config& c = model_get_config(*m);
+    ASSERT_EQ(c.rope_scaling.type, "llama3");
+    ASSERT_LT(c.n_kv_heads, c.n_heads);
+    ASSERT_FALSE(c.tied_output);
+    const std::vector<int32_t> tokens = test_tokens(48, c.vocab_size);
+    const std::vector<double> ref = reference_logits(dir, tokens, c.vocab_size);
+    const double err = engine_vs_reference(*m, tokens, ref);
+    std::printf("random llama3 HF f32: max relative logit error %.3g\n", err);
+    EXPECT_LE(err, 1e-4);
+
+    // Reduced-precision weights: how far their logits move (reported; loose bounds).
+    for (weight_type t : {WEIGHT_BF16, WEIGHT_Q8_0}) {
+        load_options o;
+        o.weights = t;
+        auto q = model_load(dir, o);
+        const double e = engine_vs_reference(*q, tokens, ref);
+        std::printf("random llama3 HF %s: max relative logit error %.3g\n", weight_type_name(t), e);
+        EXPECT_LE(e, t == WEIGHT_BF16 ? 3e-2 : 5e-2);
+        EXPECT_GT(e, 1e-5); // really converted
+    }
+    std::filesystem::remove_all(dir);
+}
