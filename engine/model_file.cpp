@@ -190,6 +190,13 @@ model_file model_file_open(const std::string& path) {
         throw std::runtime_error(path + ": no such file or directory");
     }
     if (S_ISDIR(st.st_mode)) return hf_load_model(path);
+    // A file of a Hugging Face folder stands for the folder.
+    const std::string base = path.substr(path.find_last_of('/') + 1);
+    if (base == "config.json" || base == "model.safetensors.index.json" ||
+        (base.size() > 12 && base.compare(base.size() - 12, 12, ".safetensors") == 0)) {
+        size_t slash = path.find_last_of('/');
+        return hf_load_model(slash == std::string::npos ? "." : path.substr(0, slash));
+    }
     char magic[4] = {};
     std::ifstream in(path, std::ios::binary);
     if (!in.read(magic, 4)) throw std::runtime_error(path + ": too short to be a model file");
