@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 // ---- threads ------------------------------------------------------------------------------------
@@ -225,6 +226,7 @@ float silu(float x) { return x / (1.0f + std::exp(-x)); }
 // once per tile and reused for the NB vectors, so at batch B the weights stream from memory once
 // and are re-read from cache B/NB times. Every (row, vector) pair has its own accumulator chain,
 // identical whatever R and NB, which is what makes results independent of the batch.
+// The unroll pragmas matter: without full unrolling (-O2) the accumulators live on the stack.
 
 namespace {
 
@@ -248,18 +250,24 @@ template <int R, int NB, typename Load>
 inline void tile_dense(const Load& load, int64_t cols, const float* x, int64_t ldx, float* y,
                        int64_t ldy, int64_t r) {
     __m256 acc[R][NB];
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= cols; k += 8) {
         __m256 wv[R];
+#pragma GCC unroll 8
         for (int i = 0; i < R; ++i) wv[i] = load(r + i, cols, k);
+#pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) {
             const __m256 xv = _mm256_loadu_ps(x + b * ldx + k);
+#pragma GCC unroll 8
             for (int i = 0; i < R; ++i) acc[i][b] = _mm256_fmadd_ps(wv[i], xv, acc[i][b]);
         }
     }
     for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) {
             float s = hsum8(acc[i][b]);
             for (int64_t t = k; t < cols; ++t) s += load.scalar(r + i, cols, t) * x[b * ldx + t];
@@ -279,18 +287,30 @@ void rows_dense(const Load& load, int64_t cols, const float* x, int64_t ldx, flo
     for (; r < r1; ++r) tile_dense<1, NB>(load, cols, x, ldx, y, ldy, r);
 }
 
-// Splits the batch into groups of at most 4 vectors.
+// Walks the rows in blocks small enough to stay in L2 and, within a block, the batch in groups of
+// at most 4 vectors: each weight is read from memory once per call whatever the batch size.
+template <typename Rows>
+void for_row_blocks_and_groups(int nb, int64_t r0, int64_t r1, const Rows& rows) {
+    constexpr int64_t block_rows = 16;
+    for (int64_t a = r0; a < r1; a += block_rows) {
+        const int64_t e = std::min(r1, a + block_rows);
+        int b = 0;
+        for (; b + 4 <= nb; b += 4) rows(std::integral_constant<int, 4>{}, b, a, e);
+        switch (nb - b) {
+        case 3: rows(std::integral_constant<int, 3>{}, b, a, e); break;
+        case 2: rows(std::integral_constant<int, 2>{}, b, a, e); break;
+        case 1: rows(std::integral_constant<int, 1>{}, b, a, e); break;
+        default: break;
+        }
+    }
+}
+
 template <typename Load>
 void matvec_dense(const Load& load, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                   int64_t ldy, int64_t r0, int64_t r1) {
-    int b = 0;
-    for (; b + 4 <= nb; b += 4) rows_dense<4>(load, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1);
-    switch (nb - b) {
-    case 3: rows_dense<3>(load, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1); break;
-    case 2: rows_dense<2>(load, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1); break;
-    case 1: rows_dense<1>(load, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1); break;
-    default: break;
-    }
+    for_row_blocks_and_groups(nb, r0, r1, [&](auto group, int b, int64_t a, int64_t e) {
+        rows_dense<decltype(group)::value>(load, cols, x + b * ldx, ldx, y + b * ldy, ldy, a, e);
+    });
 }
 
 // Q8_0: per block j, s = sum of the 4 chunk products (fixed chain), then acc = fma(d_j, s, acc).
@@ -299,16 +319,21 @@ inline void tile_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, co
                       int64_t ldx, float* y, int64_t ldy, int64_t r) {
     const int64_t nblocks = cols / Q8_0_BLOCK;
     __m256 acc[R][NB];
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_setzero_ps();
     for (int64_t j = 0; j < nblocks; ++j) {
         const int64_t k = j * Q8_0_BLOCK;
+#pragma GCC unroll 8
         for (int i = 0; i < R; ++i) {
             const int8_t* q = qs + (r + i) * cols + k;
             __m256 wv[4];
+#pragma GCC unroll 4
             for (int c = 0; c < 4; ++c)
                 wv[c] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(q + 8 * c))));
             const __m256 d = _mm256_set1_ps(fp16_to_fp32(scales[(r + i) * nblocks + j]));
+#pragma GCC unroll 8
             for (int b = 0; b < NB; ++b) {
                 const float* xb = x + b * ldx + k;
                 __m256 s = _mm256_mul_ps(wv[0], _mm256_loadu_ps(xb));
@@ -346,14 +371,9 @@ void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, i
 
 void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx,
                  int nb, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-    int b = 0;
-    for (; b + 4 <= nb; b += 4) rows_q8_0<4>(qs, scales, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1);
-    switch (nb - b) {
-    case 3: rows_q8_0<3>(qs, scales, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1); break;
-    case 2: rows_q8_0<2>(qs, scales, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1); break;
-    case 1: rows_q8_0<1>(qs, scales, cols, x + b * ldx, ldx, y + b * ldy, ldy, r0, r1); break;
-    default: break;
-    }
+    for_row_blocks_and_groups(nb, r0, r1, [&](auto group, int b, int64_t a, int64_t e) {
+        rows_q8_0<decltype(group)::value>(qs, scales, cols, x + b * ldx, ldx, y + b * ldy, ldy, a, e);
+    });
 }
 
 // ---- references ---------------------------------------------------------------------------------
