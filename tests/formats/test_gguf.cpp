@@ -262,3 +262,23 @@ TEST(gguf, rope_freqs_give_llama3_scaling) {
     write_bytes(dir / "bad.gguf", b.build());
     EXPECT_THROW(model_file_open(dir / "bad.gguf"), std::runtime_error);
 }
+
+TEST(memory, estimate_for_aidreams) {
+    model_file mf = model_file_open(k_aidreams_gguf);
+    const int64_t d = 64, h = 172, L = 4;
+    const int64_t replicated = (512 * d + d + L * 2 * d) * 4; // embedding and norms
+    const int64_t sharded = L * (4 * d * d + 3 * h * d) * 4;  // q, k, v, o and the FFN
+    model_memory_estimate one = model_file_estimate_memory(mf, 1);
+    EXPECT_EQ(one.weight_bytes, replicated + sharded);
+    EXPECT_EQ(one.weight_bytes_per_rank, replicated + sharded);
+    EXPECT_EQ(one.kv_bytes_per_token, 2 * L * 4 * 16 * 4 + L * 4 * 4);
+    model_memory_estimate two = model_file_estimate_memory(mf, 2);
+    EXPECT_EQ(two.weight_bytes, one.weight_bytes);
+    EXPECT_EQ(two.weight_bytes_per_rank, replicated + sharded / 2);
+    EXPECT_EQ(two.kv_bytes_per_token_per_rank, one.kv_bytes_per_token / 2);
+    EXPECT_THROW(model_file_estimate_memory(mf, 3), std::invalid_argument);
+    EXPECT_THROW(model_file_estimate_memory(mf, 0), std::invalid_argument);
+    model_file stories = model_file_open("data/models/stories260K.gguf");
+    EXPECT_NO_THROW(model_file_estimate_memory(stories, 4));
+    EXPECT_THROW(model_file_estimate_memory(stories, 8), std::invalid_argument); // 4 KV heads
+}
