@@ -40,7 +40,11 @@ std::string task_read_file(const std::string& path) {
         if (n == 0) break;
         out.append(buf, static_cast<size_t>(n));
     }
-    gzclose(f);
+    int err = 0;
+    const std::string msg = gzerror(f, &err);
+    // Z_BUF_ERROR from gzclose: the file ended inside a gzip stream (truncated).
+    if (gzclose(f) == Z_BUF_ERROR || (err != Z_OK && err != Z_STREAM_END))
+        throw std::runtime_error(path + ": corrupt or truncated gzip data" + (msg.empty() ? "" : " (" + msg + ")"));
     return out;
 }
 
