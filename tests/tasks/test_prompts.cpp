@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tasks/rescore.h"
 #include "tasks/task.h"
 #include "tasks/task_data.h"
 
@@ -359,5 +360,38 @@ TEST(BadData, ErrorsNameFileLineAndField) {
     write(dir + "/j.csv", "id,jailbreak_query,redteam_query,format,policy,transfer_from_llm\r\n0,q,r,Template,Fraud,True\r\n"
                           "1,\"q\r\n2\",r,Logic,Fraud,yes\r\n");
     expect_error([&] { load("jailbreakv", j); }, {"j.csv:3", "'transfer_from_llm'"});
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Rescore, RecordsByIdAndSummaryPerGroup) {
+    const std::string dir = temp_data_dir("rescore");
+    const std::string path = dir + "/records.jsonl";
+    write(path, "{\"item_id\": \"test-0\", \"text\": \"The answer is 18.\", \"method\": \"snapkv\", \"ratio_text\": \"0.5\"}\n"
+                "{\"item\": \"test-0\", \"output\": \"The answer is 17.\", \"method\": \"snapkv\", \"ratio_text\": \"0.5\"}\n"
+                "{\"item_id\": \"test-0\", \"text\": \"So 18\"}\n");
+    const std::vector<nlohmann::json> r = task_rescore_file(task_get("gsm8k"), task_options{}, path);
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[0].at("scores").at("exact_match"), 1.0);
+    EXPECT_EQ(r[1].at("scores").at("exact_match"), 0.0);
+    EXPECT_EQ(r[2].at("gold"), "18");
+    const nlohmann::json s = task_summarize(r);
+    EXPECT_EQ(s.at("snapkv@0.5").at("n"), 2);
+    EXPECT_DOUBLE_EQ(s.at("snapkv@0.5").at("metrics").at("exact_match").get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(s.at("all").at("metrics").at("strict_match").get<double>(), 0.0);
+    write(path, "{\"item_id\": \"test-0\", \"text\": \"x\"}\n{\"item_id\": \"nope\", \"text\": \"x\"}\n");
+    expect_error([&] { task_rescore_file(task_get("gsm8k"), task_options{}, path); }, {"records.jsonl:2", "'nope'"});
+    write(path, "{\"item_id\": \"test-0\"}\n");
+    expect_error([&] { task_rescore_file(task_get("gsm8k"), task_options{}, path); }, {"records.jsonl:1", "'text'"});
+    // MMLU: micro mean over items next to the mean of per-subject means.
+    std::string astro_gold;
+    for (const task_item& it : load("mmlu"))
+        if (it.id == "astronomy/0") astro_gold = it.gold;
+    write(path, "{\"item_id\": \"anatomy/0\", \"text\": \"Z\"}\n{\"item_id\": \"anatomy/1\", \"text\": \"Z\"}\n"
+                "{\"item_id\": \"anatomy/2\", \"text\": \"Z\"}\n{\"item_id\": \"astronomy/0\", \"text\": \"" +
+                    astro_gold + "\"}\n");
+    task_options o;
+    const nlohmann::json ms = task_summarize(task_rescore_file(task_get("mmlu"), o, path));
+    EXPECT_DOUBLE_EQ(ms.at("all").at("metrics").at("acc").get<double>(), 0.25);
+    EXPECT_DOUBLE_EQ(ms.at("all").at("metrics").at("acc_subject_macro").get<double>(), 0.5);
     std::filesystem::remove_all(dir);
 }
