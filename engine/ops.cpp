@@ -20,9 +20,13 @@
 namespace {
 
 // Persistent workers woken per job; a job is one parallel_for call. Workers sleep on a condition
-// variable (never spin) because several MPI ranks may share the two cores.
+// variable (never spin) because several MPI ranks may share the two cores. Calls from several
+// threads are serialised; a call from inside a job runs inline (the workers are busy).
+thread_local bool inside_job = false;
+
 struct thread_pool {
     std::vector<std::thread> workers;
+    std::mutex run_mutex; // one job at a time
     std::mutex mutex;
     std::condition_variable wake;
     std::condition_variable done;
@@ -48,7 +52,9 @@ struct thread_pool {
 
     static void run_part(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int parts, int t) {
         const int64_t begin = n * t / parts, end = n * (t + 1) / parts;
+        inside_job = true;
         if (begin < end) fn(begin, end);
+        inside_job = false;
     }
 
     void worker_loop(int t) {
@@ -74,10 +80,11 @@ struct thread_pool {
 
     void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
         const int parts = (int)std::min<int64_t>(size(), n);
-        if (parts <= 1) {
+        if (parts <= 1 || inside_job) {
             if (n > 0) fn(0, n);
             return;
         }
+        std::lock_guard<std::mutex> one_job(run_mutex);
         {
             std::lock_guard<std::mutex> lock(mutex);
             job = &fn;

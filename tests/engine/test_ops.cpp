@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "engine/ops.h"
@@ -159,4 +160,29 @@ TEST(ops, rmsnorm_and_softmax) {
     softmax_inplace(p.data(), 3);
     const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
     EXPECT_NEAR(p[2], std::exp(3.0) / z, 1e-6);
+}
+
+TEST(ops, parallel_for_nested_and_concurrent_calls) {
+    std::vector<int> hits(64, 0);
+    parallel_for(8, [&](int64_t a, int64_t b) {
+        for (int64_t i = a; i < b; ++i)
+            parallel_for(8, [&](int64_t c, int64_t d) { // runs inline inside a job
+                for (int64_t j = c; j < d; ++j) hits[i * 8 + j]++;
+            });
+    });
+    for (int h : hits) EXPECT_EQ(h, 1);
+    std::vector<std::thread> callers;
+    std::vector<int64_t> sums(4, 0);
+    for (int t = 0; t < 4; ++t)
+        callers.emplace_back([&, t] {
+            for (int rep = 0; rep < 50; ++rep) {
+                std::vector<int64_t> part(1000, 0);
+                parallel_for(1000, [&](int64_t a, int64_t b) {
+                    for (int64_t i = a; i < b; ++i) part[i] = i;
+                });
+                for (int64_t v : part) sums[t] += v;
+            }
+        });
+    for (std::thread& c : callers) c.join();
+    for (int64_t s : sums) EXPECT_EQ(s, 50 * 999 * 1000 / 2);
 }
