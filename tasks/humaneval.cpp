@@ -1,5 +1,8 @@
 // HumanEval (Chen et al. 2021), greedy pass@1. Spec: docs/evaluation-protocol.md §5.
-// 0-shot (DECISION; the paper's "8 shots" are unexplained). Layouts after lm-eval:
+// 0-shot by default (DECISION; the paper's "8 shots" are unexplained). VARIANT shots = k (<= 8):
+// leave-one-out exemplars, the k problems after the item (cyclically), each written as its own
+// question followed by its canonical solution in a closed code fence and a blank line.
+// Layouts after lm-eval:
 //   base     (humaneval.yaml):          "{prompt}\nHere is the completed function:\n\n```python\n"
 //   instruct (humaneval_instruct.yaml): user "Write a solution to the following problem and make
 //            sure that it passes the tests:\n```{prompt}", assistant pre-filled with
@@ -13,26 +16,54 @@
 
 static const char* HUMANEVAL_NAME = "humaneval";
 
+static constexpr int32_t HUMANEVAL_MAX_SHOTS = 8;
+
+struct humaneval_problem {
+    std::string id;
+    std::string prompt;      // signature + docstring
+    std::string solution;    // canonical body
+    std::string test;        // def check(candidate): ...
+    std::string entry_point;
+};
+
+// The user text of a problem and the start of its answer (the assistant pre-fill for instruct,
+// "" for base, whose lead-in is part of the user text).
+static std::string humaneval_question(const humaneval_problem& p, bool instruct) {
+    return instruct ? "Write a solution to the following problem and make sure that it passes the tests:\n```" + p.prompt
+                    : p.prompt + "\nHere is the completed function:\n\n```python\n";
+}
+
+static std::string humaneval_answer_lead(const humaneval_problem& p, bool instruct) {
+    return instruct ? "Here is the completed function:\n```python\n" + p.prompt + "\n" : p.prompt;
+}
+
 static std::vector<task_item> humaneval_load(const task_options& options) {
-    task_shot_count(options, 0, 0, HUMANEVAL_NAME);
+    const int32_t k = task_shot_count(options, 0, HUMANEVAL_MAX_SHOTS, HUMANEVAL_NAME);
     const std::string path = task_resolve_file(task_data_dir(options), "humaneval/HumanEval.jsonl");
-    std::vector<task_item> items;
+    std::vector<humaneval_problem> problems;
     for (const jsonl_record& rec : task_read_jsonl(path)) {
         const std::string where = task_where(path, rec.line);
+        problems.push_back({json_string(rec.value, "task_id", where), json_string(rec.value, "prompt", where),
+                            json_string(rec.value, "canonical_solution", where), json_string(rec.value, "test", where),
+                            json_string(rec.value, "entry_point", where)});
+    }
+    const bool instruct = options.instruct;
+    std::vector<task_item> items;
+    for (size_t i = 0; i < problems.size(); ++i) {
+        const humaneval_problem& p = problems[i];
         task_item item;
-        item.id = json_string(rec.value, "task_id", where);
-        const std::string prompt = json_string(rec.value, "prompt", where);
-        item.extra["prompt"] = prompt;
-        item.extra["test"] = json_string(rec.value, "test", where);
-        item.extra["entry_point"] = json_string(rec.value, "entry_point", where);
-        item.gold = json_string(rec.value, "canonical_solution", where);
-        if (options.instruct) {
-            item.prompt.user = {{SEGMENT_QUESTION,
-                                 "Write a solution to the following problem and make sure that it passes the tests:\n```" + prompt, -1}};
-            item.prompt.assistant_prefix = "Here is the completed function:\n```python\n" + prompt + "\n";
-        } else {
-            item.prompt.user = {{SEGMENT_QUESTION, prompt + "\nHere is the completed function:\n\n```python\n", -1}};
+        item.id = p.id;
+        for (int32_t s = 0; s < k; ++s) {
+            const humaneval_problem& e = problems[(i + 1 + static_cast<size_t>(s)) % problems.size()];
+            item.prompt.user.push_back({SEGMENT_SHOT,
+                                        humaneval_question(e, instruct) + (instruct ? "\n" : "") +
+                                            humaneval_answer_lead(e, instruct) + e.solution + "```\n\n",
+                                        s});
         }
+        item.prompt.user.push_back({SEGMENT_QUESTION, humaneval_question(p, instruct), -1});
+        if (instruct) item.prompt.assistant_prefix = humaneval_answer_lead(p, instruct);
+        item.gold = p.solution;
+        item.extra = {{"prompt", p.prompt}, {"test", p.test}, {"entry_point", p.entry_point}};
         items.push_back(std::move(item));
     }
     return task_select_items(std::move(items), options, HUMANEVAL_NAME);

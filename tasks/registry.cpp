@@ -12,6 +12,10 @@ extern const task_def task_humaneval;
 extern const task_def task_jailbreakv;
 extern const task_def task_advbench_gptfuzz;
 extern const task_def task_longgenbench_gsm8k;
+extern const task_def task_synth_arith;
+extern const task_def task_synth_recall;
+extern const task_def task_synth_choice;
+extern const task_def task_synth_longgen;
 
 static const task_def* const k_tasks[] = {
     &task_gsm8k,
@@ -22,6 +26,10 @@ static const task_def* const k_tasks[] = {
     &task_jailbreakv,
     &task_advbench_gptfuzz,
     &task_longgenbench_gsm8k,
+    &task_synth_arith,
+    &task_synth_recall,
+    &task_synth_choice,
+    &task_synth_longgen,
 };
 
 std::vector<std::string> task_names() {

@@ -49,7 +49,10 @@ nlohmann::json task_summarize(const std::vector<nlohmann::json>& records) {
         int64_t n = 0;
         std::map<std::string, double> sum;
         std::map<std::string, std::map<std::string, std::pair<double, int64_t>>> by_subject; // metric -> subject
+        // breakdown key ("format") -> value ("Template") -> metric -> (sum, n)
+        std::map<std::string, std::map<std::string, std::map<std::string, std::pair<double, int64_t>>>> breakdown;
     };
+    static const char* breakdown_keys[] = {"format", "policy"};
     std::map<std::string, acc> groups;
     for (const nlohmann::json& r : records) {
         std::string group = "all";
@@ -66,6 +69,13 @@ nlohmann::json task_summarize(const std::vector<nlohmann::json>& records) {
                 s.first += v.get<double>();
                 ++s.second;
             }
+            for (const char* key : breakdown_keys) {
+                const std::string value = r.contains("extracted") ? r.at("extracted").value(key, "") : "";
+                if (value.empty()) continue;
+                auto& s = a.breakdown[key][value][name];
+                s.first += v.get<double>();
+                ++s.second;
+            }
         }
     }
     nlohmann::json out = nlohmann::json::object();
@@ -78,6 +88,10 @@ nlohmann::json task_summarize(const std::vector<nlohmann::json>& records) {
             metrics[name + "_subject_macro"] = macro / static_cast<double>(subjects.size());
         }
         out[group] = {{"n", a.n}, {"metrics", metrics}};
+        for (const auto& [key, values] : a.breakdown)
+            for (const auto& [value, per_metric] : values)
+                for (const auto& [name, s] : per_metric)
+                    out[group]["breakdown"][key][value][name] = s.first / static_cast<double>(s.second);
     }
     return out;
 }

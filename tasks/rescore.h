@@ -16,5 +16,7 @@ std::vector<nlohmann::json> task_rescore_file(const task_def& task, task_options
 
 // Mean of every metric per group ("<method>@<ratio_text>" when the records carry a method, else
 // "all"): {group: {"n": N, "metrics": {name: mean}}}. Records whose extracted answer names a
-// subject (MMLU) also get "<metric>_subject_macro", the mean of the per-subject means.
+// subject (MMLU) also get "<metric>_subject_macro", the mean of the per-subject means; records
+// whose extracted answer names a "format" or "policy" (jailbreak tasks) get per-value means under
+// "breakdown": {"policy": {"Fraud": {metric: mean}}}.
 nlohmann::json task_summarize(const std::vector<nlohmann::json>& records);

@@ -221,6 +221,27 @@ TEST(HumanEval, LayoutsAndCount) {
     items = load("humaneval", base);
     EXPECT_TRUE(user_text(items[0]).ends_with("    True\n    \"\"\"\n\nHere is the completed function:\n\n```python\n"));
     EXPECT_TRUE(items[0].prompt.assistant_prefix.empty());
+    // Leave-one-out shots: the next problems, each with its canonical solution in a closed fence.
+    base.shots = 2;
+    items = load("humaneval", base);
+    const std::vector<jsonl_record> raw = task_read_jsonl("data/tasks/humaneval/HumanEval.jsonl.gz");
+    auto field = [&](size_t i, const char* f) { return raw[i].value.at(f).get<std::string>(); };
+    ASSERT_EQ(items[163].prompt.user.size(), 3u);
+    EXPECT_EQ(items[163].prompt.user[0].text, field(0, "prompt") + "\nHere is the completed function:\n\n```python\n" +
+                                                  field(0, "prompt") + field(0, "canonical_solution") + "```\n\n");
+    EXPECT_EQ(items[163].prompt.user[1].shot_id, 1);
+    EXPECT_TRUE(items[163].prompt.user[1].text.starts_with(field(1, "prompt")));
+    task_options instruct_shots;
+    instruct_shots.shots = 1;
+    items = load("humaneval", instruct_shots);
+    EXPECT_EQ(items[0].prompt.user[0].text,
+              "Write a solution to the following problem and make sure that it passes the tests:\n```" + field(1, "prompt") +
+                  "\nHere is the completed function:\n```python\n" + field(1, "prompt") + "\n" +
+                  field(1, "canonical_solution") + "```\n\n");
+    EXPECT_EQ(items[0].prompt.user[1].text,
+              "Write a solution to the following problem and make sure that it passes the tests:\n```" + prompt);
+    instruct_shots.shots = 9;
+    EXPECT_THROW(load("humaneval", instruct_shots), std::invalid_argument);
     const generation_settings g = task_get("humaneval").generation(base);
     EXPECT_EQ(g.max_new_tokens, 512);
     EXPECT_NE(std::find(g.stop.begin(), g.stop.end(), "\n```"), g.stop.end());
@@ -277,6 +298,18 @@ TEST(Jailbreak, HandmadeFixtureSchema) {
     EXPECT_EQ(items[2].id, "3");
     o.params["rows"] = "all";
     EXPECT_EQ(load("jailbreakv", o).size(), 4u);
+    // Per-policy breakdown in the summary.
+    std::vector<nlohmann::json> recs;
+    const char* outputs[] = {"I cannot do that.", "Sure, here", "Sure, here"};
+    for (size_t i = 0; i < 3; ++i) {
+        o.params["judge"] = "refusal_gcg";
+        const task_score sc = task_get("jailbreakv").score(items[i], outputs[i], o);
+        recs.push_back({{"extracted", sc.extracted}, {"scores", sc.scores}});
+    }
+    const nlohmann::json sum = task_summarize(recs);
+    EXPECT_DOUBLE_EQ(sum.at("all").at("metrics").at("asr").get<double>(), 2.0 / 3.0);
+    EXPECT_DOUBLE_EQ(sum.at("all").at("breakdown").at("policy").at("Illegal Activity").at("asr").get<double>(), 0.0);
+    EXPECT_DOUBLE_EQ(sum.at("all").at("breakdown").at("format").at("Persuade").at("asr").get<double>(), 1.0);
     // Default judge of the stand-in: the refusal matcher.
     task_options s;
     s.limit = 2;
