@@ -135,6 +135,7 @@ struct result {
 int main(int argc, char** argv) {
     try {
         const options o = parse(argc, argv);
+        std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress lines show up when piped to a file
         if (o.threads) ops_set_n_threads(o.threads);
         std::printf("threads %d (ours), OpenBLAS %d\n", ops_n_threads(), openblas_get_num_threads());
         const double triad = triad_bytes_per_s();
@@ -192,7 +193,8 @@ int main(int argc, char** argv) {
             for (size_t i = 0; i < r.decode_tok_s.size(); ++i) std::printf(" | %10.2f %6.2f", r.decode_tok_s[i], r.decode_frac[i]);
             std::printf("\n");
         }
-        std::printf("\nbatch speed-ups over batch 1 (targets: batch 16 >= 6x for f32, >= 3x for q8_0)\n");
+        std::printf("\ndecode speed-ups over batch %d (targets: batch 16 >= 6x batch 1 for f32, >= 3x for q8_0)\n",
+                    o.batches[0]);
         for (const result& r : results) {
             std::printf("%-6s", weight_type_name(r.type));
             for (size_t i = 0; i < r.decode_tok_s.size(); ++i)

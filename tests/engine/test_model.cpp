@@ -116,6 +116,21 @@ TEST_P(model_test, prefill_matches_token_by_token_decode) {
         }
 }
 
+// Prefilling a prompt in two calls (the second at its true start position, attending to the
+// cache of the first) gives the logits of one call.
+TEST_P(model_test, chunked_prefill_matches_single_prefill) {
+    auto m = model_create_random(tiny_config(), 18, GetParam());
+    const std::vector<int32_t> p = prompt(90, 6);
+    kv_cache whole = model_new_cache(*m);
+    const std::vector<float> want = prefill(*m, whole, p);
+    kv_cache parts = model_new_cache(*m);
+    std::vector<float> logits;
+    model_prefill(*m, parts, std::vector<int32_t>(p.begin(), p.begin() + 70), 0, {}, nullptr, logits);
+    model_prefill(*m, parts, std::vector<int32_t>(p.begin() + 70, p.end()), 70, {}, nullptr, logits);
+    EXPECT_LT(max_rel_err(logits.data(), want.data(), 40), 1e-5f);
+    EXPECT_EQ(parts.at(2, 1).pos, whole.at(2, 1).pos);
+}
+
 INSTANTIATE_TEST_SUITE_P(weights, model_test, ::testing::Values(WEIGHT_F32, WEIGHT_BF16, WEIGHT_Q8_0),
                          [](const auto& info) { return std::string(weight_type_name(info.param)); });
 
