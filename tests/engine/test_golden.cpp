@@ -96,13 +96,23 @@ TEST(golden, aidreams_greedy_reproduces_published_ids) {
     EXPECT_EQ(got, expected);
 }
 
-TEST(golden, aidreams_logits_match_numpy_reference) {
-    auto m = model_load(kAidreams, {});
-    const int V = model_get_config(*m).vocab_size;
-    const std::vector<int32_t> tokens = test_tokens(40, V);
-    const double err = engine_vs_reference(*m, tokens, reference_logits(kAidreams, tokens, V));
-    std::printf("aidreams260K f32: max relative logit error %.3g\n", err);
-    EXPECT_LE(err, 1e-4);
+// aidreams260K (MHA) and stories260K (GQA 8/4; used only as a shape fixture), both interleaved RoPE.
+TEST(golden, gguf_logits_match_numpy_reference) {
+    for (const char* path : {kAidreams, "data/models/stories260K.gguf"}) {
+        auto m = model_load(path, {});
+        const int V = model_get_config(*m).vocab_size;
+        const std::vector<int32_t> tokens = test_tokens(40, V);
+        const std::vector<double> ref = reference_logits(path, tokens, V);
+        const double err = engine_vs_reference(*m, tokens, ref);
+        std::printf("%s f32: max relative logit error %.3g\n", path, err);
+        EXPECT_LE(err, 1e-4) << path;
+        for (weight_type t : {WEIGHT_BF16, WEIGHT_Q8_0}) {
+            load_options o;
+            o.weights = t;
+            std::printf("%s %s: max relative logit error %.3g\n", path, weight_type_name(t),
+                        engine_vs_reference(*model_load(path, o), tokens, ref));
+        }
+    }
 }
 
 TEST(golden, random_llama3_hf_matches_numpy_reference) {
