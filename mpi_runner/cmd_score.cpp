@@ -41,7 +41,16 @@ int cmd_score(int argc, char** argv) {
             else if (a == "--records") records = value();
             else if (a == "--out") out_path = value();
             else if (a == "--data-dir") options.data_dir = value();
-            else if (a == "--shots") options.shots = std::stoi(value());
+            else if (a == "--shots") {
+                const std::string v = value();
+                size_t used = 0;
+                try {
+                    options.shots = std::stoi(v, &used);
+                } catch (const std::exception&) {
+                    used = 0;
+                }
+                if (used == 0 || used != v.size()) throw std::invalid_argument("--shots expects an integer, got " + v);
+            }
             else if (a == "--base") options.instruct = false;
             else if (a == "--param") {
                 const std::string kv = value();

@@ -34,7 +34,7 @@ static std::vector<mmlu_row> mmlu_read_csv(const std::string& path) {
         r.question = rec.fields[0];
         r.choices.assign(rec.fields.begin() + 1, rec.fields.begin() + 5);
         r.answer = text_trim(rec.fields[5]);
-        if (choice_letter_index(r.answer, MMLU_CHOICES) < 0 || r.answer[0] > 'Z')
+        if (r.answer.size() != 1 || r.answer[0] < 'A' || r.answer[0] >= 'A' + MMLU_CHOICES)
             throw std::runtime_error(where + ": field 'answer': unknown label '" + r.answer +
                                      "' (expected A, B, C or D)");
         rows.push_back(std::move(r));

@@ -13,7 +13,8 @@ std::string choice_format_question(const std::string& prefix, const std::string&
     return s + "Answer:";
 }
 
-int32_t choice_letter_index(const std::string& letter, int32_t n_choices) {
+// Index of `letter` among the first n_choices ("A" = 0); -1 when it is not one of them.
+static int32_t choice_letter_index(const std::string& letter, int32_t n_choices) {
     if (letter.size() != 1) return -1;
     const int32_t i = std::toupper(static_cast<unsigned char>(letter[0])) - 'A';
     return i >= 0 && i < n_choices ? i : -1;

@@ -23,6 +23,3 @@ generation_settings choice_generation(const task_options& options);
 
 // extracted.letter, scores.acc; `item.gold` is the letter.
 task_score choice_score(const task_item& item, const std::string& output, int32_t n_choices);
-
-// Index of `letter` among the first n_choices ("A" = 0); -1 when it is not one of them.
-int32_t choice_letter_index(const std::string& letter, int32_t n_choices);

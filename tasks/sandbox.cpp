@@ -39,11 +39,21 @@ struct sandbox_child_args {
     const sandbox_options* options = nullptr;
 };
 
+// Reports "<stage>: errno N" to the parent with plain writes (no stdio or locale in the child).
 [[noreturn]] void sandbox_child_fail(const sandbox_child_args& a, const char* stage) {
-    const int err = errno;
-    char msg[256];
-    const int n = snprintf(msg, sizeof(msg), "%s: %s", stage, strerror(err));
-    if (n > 0 && write(a.status_fd, msg, static_cast<size_t>(n)) < 0) _exit(126);
+    int err = errno;
+    char msg[160];
+    size_t n = 0;
+    for (const char* c = stage; *c && n < 120; ++c) msg[n++] = *c;
+    for (const char* c = ": errno "; *c; ++c) msg[n++] = *c;
+    char digits[12];
+    size_t d = 0;
+    do {
+        digits[d++] = static_cast<char>('0' + err % 10);
+        err /= 10;
+    } while (err > 0 && d < sizeof(digits));
+    while (d > 0) msg[n++] = digits[--d];
+    if (write(a.status_fd, msg, n) < 0) _exit(126);
     _exit(127);
 }
 

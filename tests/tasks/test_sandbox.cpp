@@ -103,3 +103,14 @@ TEST(Sandbox, StdinIsClosed) {
     const sandbox_result r = run("import sys\nassert sys.stdin.read() == ''\n");
     EXPECT_TRUE(r.passed) << r.output;
 }
+
+TEST(Sandbox, SetupFailureIsAnErrorNotAFailedProgram) {
+    sandbox_options o;
+    o.python = "/nonexistent/python3";
+    try {
+        sandbox_run_python("print(1)\n", o);
+        ADD_FAILURE() << "no exception";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("exec python: errno 2"), std::string::npos) << e.what();
+    }
+}
