@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -40,7 +41,7 @@ struct hf_config_reader {
     [[noreturn]] void fail(const char* field, const std::string& what) const {
         throw std::runtime_error(path + ": field '" + field + "' " + what);
     }
-    int32_t i32(const char* field, const int64_t* fallback = nullptr) const {
+    int32_t i32(const char* field, std::optional<int64_t> fallback = std::nullopt) const {
         const json* v = find(field);
         if (!v) {
             if (!fallback) fail(field, "missing");
@@ -53,7 +54,6 @@ struct hf_config_reader {
         }
         return v->get<int32_t>();
     }
-    int32_t i32(const char* field, int64_t fallback) const { return i32(field, &fallback); }
     float f32(const char* field, double fallback) const {
         const json* v = find(field);
         if (!v) return (float)fallback;
@@ -97,12 +97,11 @@ model_config hf_read_config(const std::string& path) {
     c.n_layers = r.i32("num_hidden_layers");
     c.n_heads = r.i32("num_attention_heads");
     c.n_kv_heads = r.i32("num_key_value_heads", c.n_heads);
-    if (c.n_heads < 1 || c.dim % c.n_heads != 0) {
-        if (!r.find("head_dim")) {
-            r.fail("num_attention_heads", "must divide hidden_size when head_dim is absent");
-        }
+    const bool explicit_head_dim = r.find("head_dim") != nullptr;
+    if (!explicit_head_dim && (c.n_heads < 1 || c.dim % c.n_heads != 0)) {
+        r.fail("num_attention_heads", "must divide hidden_size when head_dim is absent");
     }
-    c.head_dim = r.i32("head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0);
+    c.head_dim = r.i32("head_dim", explicit_head_dim ? 0 : c.dim / c.n_heads);
     c.vocab_size = r.i32("vocab_size");
     c.max_seq_len = r.i32("max_position_embeddings", 2048);
     c.norm_eps = r.f32("rms_norm_eps", 1e-6);
