@@ -42,6 +42,15 @@ kept_range compressor::expected_prefill_kept(const compress_context& ctx, int32_
     return {b, b};
 }
 
+nlohmann::json compressor::prefill_plan(const compress_context& ctx, int32_t n_prompt, int32_t n_layers) const {
+    nlohmann::json layers = nlohmann::json::array();
+    for (int32_t l = 0; l < n_layers; ++l) {
+        const kept_range k = expected_prefill_kept(ctx, l, n_layers, n_prompt);
+        layers.push_back({k.min, k.max});
+    }
+    return {{"keep_ratio", ctx.keep_ratio}, {"budget", budget_tokens(ctx.keep_ratio, n_prompt)}, {"kept_per_layer", layers}};
+}
+
 void compressor_check_kept(const compressor& c, const compress_context& ctx, int32_t n_prompt,
                            const std::vector<std::vector<int64_t>>& kept) {
     const int32_t n_layers = (int32_t)kept.size();

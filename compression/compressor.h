@@ -127,6 +127,10 @@ struct compressor {
     // The default is the token-budget rule min(n, round(keep_ratio * n)).
     virtual kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer,
                                              int32_t n_layers, int32_t n_prompt) const;
+    // The budget for a prompt of n tokens, for run records (requested and planned values side by
+    // side): {"keep_ratio", "budget", "kept_per_layer": [[min, max], ...]}; PyramidInfer adds
+    // "prefill_decay_ratio" and "achieved_keep_ratio" (its ratio is matched approximately).
+    virtual nlohmann::json prefill_plan(const compress_context& ctx, int32_t n_prompt, int32_t n_layers) const;
 };
 
 // Creates a method by registry name with hyper-parameters overriding its defaults. Unknown names

@@ -157,6 +157,14 @@ struct pyramidinfer final : compressor {
         return {rows, rows};
     }
 
+    nlohmann::json prefill_plan(const compress_context& ctx, int32_t n_prompt, int32_t n_layers) const override {
+        const pyramidinfer_plan plan = pyramidinfer_make_plan(p, n_prompt, n_layers, ctx.keep_ratio);
+        nlohmann::json j = compressor::prefill_plan(ctx, n_prompt, n_layers);
+        j["prefill_decay_ratio"] = plan.decay;
+        j["achieved_keep_ratio"] = plan.kept_fraction;
+        return j;
+    }
+
     bool select_decode(const compress_context& ctx, const decode_layer_view& v, head_selection& keep) const override {
         budget_check_ratio(ctx.keep_ratio);
         if (!p.decode_compression || ctx.keep_ratio >= 1.0) return false;

@@ -155,6 +155,28 @@ TEST_P(method_ratio, selection_invariants) {
                 const std::vector<int32_t> window = range(matrix_case::n - 8, matrix_case::n);
                 EXPECT_TRUE(std::includes(head.begin(), head.end(), window.begin(), window.end())) << "window kept";
             }
+            if (method == "chunkkv") {
+                // Past positions form whole chunks [10j, min(10j + 10, n - w)).
+                for (int32_t p : head) {
+                    const int32_t lo = p / 10 * 10, hi = std::min(lo + 10, matrix_case::n - 8);
+                    for (int32_t q = lo; p < matrix_case::n - 8 && q < hi; ++q) {
+                        EXPECT_TRUE(std::binary_search(head.begin(), head.end(), q)) << "chunk of " << p;
+                    }
+                }
+            }
+            if (method == "shotkv") {
+                // Non-shot tokens all kept; every shot all in or all out.
+                for (const token_span& sp : mc.spans) {
+                    int32_t in = 0;
+                    for (int32_t q = sp.start; q < sp.end; ++q) in += std::binary_search(head.begin(), head.end(), q);
+                    if (sp.kind == SEGMENT_SHOT) {
+                        EXPECT_TRUE(in == 0 || in == sp.end - sp.start) << "shot " << sp.shot_id;
+                    } else {
+                        EXPECT_EQ(in, sp.end - sp.start);
+                    }
+                }
+                EXPECT_EQ(head, sel[l][0]) << "one set per layer";
+            }
             kept.back().push_back((int64_t)head.size());
         }
     }
@@ -172,6 +194,18 @@ INSTANTIATE_TEST_SUITE_P(all, method_ratio,
                          [](const auto& info) {
                              return std::get<0>(info.param) + "_" + std::to_string((int)(std::get<1>(info.param) * 100));
                          });
+
+TEST(prefill_plan, records_budget_and_pyramidinfer_achieved_ratio) {
+    nlohmann::json snap = compressor_create("snapkv", {})->prefill_plan(ratio_ctx(0.1), 25, 2);
+    EXPECT_EQ(snap["budget"], 2);
+    EXPECT_EQ(snap["kept_per_layer"], nlohmann::json::parse("[[2, 2], [2, 2]]"));
+    nlohmann::json pyr = compressor_create("pyramidkv", {})->prefill_plan(ratio_ctx(0.3), 1000, 32);
+    EXPECT_EQ(pyr["kept_per_layer"][0], nlohmann::json::parse("[578, 578]"));
+    EXPECT_EQ(pyr["kept_per_layer"][31], nlohmann::json::parse("[51, 51]"));
+    nlohmann::json inf = compressor_create("pyramidinfer", {})->prefill_plan(ratio_ctx(0.8), 1000, 32);
+    EXPECT_NEAR(inf["achieved_keep_ratio"].get<double>(), 0.8, 1e-3);
+    EXPECT_LT(inf["prefill_decay_ratio"].get<double>(), 1.0);
+}
 
 TEST(check_kept, names_layer_head_and_expected_count) {
     auto c = compressor_create("snapkv", {});
