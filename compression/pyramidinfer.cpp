@@ -18,6 +18,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <stdexcept>
 
 #include "compression/budget.h"
 #include "compression/params.h"
@@ -51,6 +52,10 @@ static pyramidinfer_plan plan_for_decay(int32_t recent, int32_t min_ctx, int32_t
 
 pyramidinfer_plan pyramidinfer_make_plan(const pyramidinfer_params& p, int32_t n, int32_t n_layers, double keep_ratio) {
     budget_check_ratio(keep_ratio);
+    if (n < 1 || n_layers < 1) {
+        throw std::invalid_argument("pyramidinfer: prompt of " + std::to_string(n) + " tokens and " +
+                                    std::to_string(n_layers) + " layers; both must be >= 1");
+    }
     const int32_t recent = std::min(n, (int32_t)(n * p.recent_ratio) + 1);
     const int32_t min_ctx = std::min(p.min_ctx, n - recent);
     if (keep_ratio >= 1.0) return plan_for_decay(recent, min_ctx, n, n_layers, 1.0);
@@ -95,6 +100,9 @@ struct pyramidinfer final : compressor {
 
     std::vector<int32_t> select_prefill_rows(const compress_context& ctx, const recent_rows_view& v) const override {
         const pyramidinfer_plan plan = pyramidinfer_make_plan(p, v.n_prompt, v.n_layers, ctx.keep_ratio);
+        if (v.positions == nullptr || v.recent_attn == nullptr) {
+            throw std::invalid_argument("pyramidinfer: layer " + std::to_string(v.layer) + " has no rows or attention");
+        }
         const std::vector<int32_t>& pos = *v.positions;
         const int32_t n_cur = (int32_t)pos.size();
         if (v.layer < 0 || v.layer >= v.n_layers || n_cur != plan.rows[v.layer] || v.n_recent != plan.recent ||

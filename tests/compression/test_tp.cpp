@@ -2,6 +2,7 @@
 // exactly what one rank holding every head chooses, for every cross-head method.
 #include <gtest/gtest.h>
 
+#include "compression/scoring.h"
 #include "fixtures.h"
 
 namespace {
@@ -106,5 +107,21 @@ TEST(tp, shotkv_decode_matches_one_rank) {
         head_selection got;
         ASSERT_TRUE(c->select_decode(ratio_ctx(0.3, nullptr, &tp), v, got));
         EXPECT_EQ(got, head_selection(want.begin() + rank * 2, want.begin() + rank * 2 + 2));
+    });
+}
+
+TEST(tp, head_sums_follow_global_head_order_not_rank_partials) {
+    // Column 0 in double: ((1e17 + 1) - 1e17) + 1 = 1 in head order; per-rank partial sums
+    // (1e17 + 1) + (-1e17 + 1) would give 0. Column 1 is harmless.
+    const std::vector<float> heads = {1e17f, 1, 1, 2, -1e17f, 3, 1, 4}; // [4 heads][2 columns]
+    const std::vector<double> one = scoring_sum_heads(nullptr, score_matrix{4, 2, heads}, 0);
+    EXPECT_EQ(one, (std::vector<double>{1, 10}));
+    run_ranks(2, [&](int rank, collective& tp) {
+        score_matrix mine{2, 2, std::vector<float>(heads.begin() + rank * 4, heads.begin() + rank * 4 + 4)};
+        EXPECT_EQ(scoring_sum_heads(&tp, mine, rank * 2), one) << "rank " << rank;
+    });
+    run_ranks(2, [&](int rank, collective& tp) { // a rank claiming the wrong heads is refused
+        score_matrix mine{2, 2, std::vector<float>(4, 0.0f)};
+        EXPECT_THROW(scoring_sum_heads(&tp, mine, rank == 0 ? 0 : 3), std::runtime_error);
     });
 }
