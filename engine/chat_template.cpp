@@ -130,6 +130,13 @@ segments apply_mistral(const task_prompt& p) {
 
 segments apply_plain(const task_prompt& p) {
     segments out = p.system;
+    // A blank line between system and user text, unless the system text already ends a line:
+    // concatenated as is, "...their number." + "Examples:" would read "number.Examples:".
+    if (has_text(p.system) && has_text(p.user)) {
+        std::string system_text;
+        for (const text_segment& s : p.system) system_text += s.text;
+        if (system_text.back() != '\n') add_template(out, "\n\n");
+    }
     append(out, p.user);
     add_assistant_prefix(out, p);
     return out;

@@ -19,7 +19,8 @@
 //                   system text.
 //   "llama2"        [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] (Llama-2-chat).
 //   "mistral"       [INST] {system}\n\n{user} [/INST] (Mistral-Instruct v0.1: system prepended).
-//   "plain"         system, user and assistant prefix concatenated, no template text.
+//   "plain"         system, user and assistant prefix concatenated; the only template text is a
+//                   "\n\n" between system and user text when the system text does not end a line.
 // The assistant prefix (pre-filled answer start) becomes a SEGMENT_QUESTION segment at the end.
 // Unknown names throw std::invalid_argument listing the valid ones.
 std::vector<text_segment> chat_apply(const std::string& template_name, const task_prompt& prompt);

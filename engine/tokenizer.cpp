@@ -238,20 +238,23 @@ void check_id(const tokenizer& tok, int32_t id) {
 
 bool is_special_type(int32_t type) { return type == TOKEN_TYPE_CONTROL || type == TOKEN_TYPE_UNKNOWN; }
 
-// The texts that are encoded segment by segment: trailing spaces move to the next segment.
+// The texts that are encoded segment by segment. Whitespace at a boundary goes where the
+// tokenizers attach it: newlines that start a segment to the previous one (Llama-3 joins
+// punctuation with the newlines after it), spaces that end a segment to the next one (both
+// families join a space with the word after it).
 std::vector<std::string> carried_texts(const std::vector<text_segment>& segments) {
     std::vector<std::string> texts;
     texts.reserve(segments.size());
-    std::string carry;
-    for (size_t i = 0; i < segments.size(); ++i) {
-        std::string text = carry + segments[i].text;
-        carry.clear();
-        if (i + 1 < segments.size()) {
-            const size_t keep = text.find_last_not_of(' ') + 1; // npos + 1 == 0: all spaces
-            carry = text.substr(keep);
-            text.resize(keep);
-        }
-        texts.push_back(std::move(text));
+    for (const text_segment& s : segments) texts.push_back(s.text);
+    for (size_t i = 1; i < texts.size(); ++i) {
+        const size_t n = std::min(texts[i].find_first_not_of("\r\n"), texts[i].size());
+        texts[i - 1] += texts[i].substr(0, n);
+        texts[i].erase(0, n);
+    }
+    for (size_t i = 0; i + 1 < texts.size(); ++i) {
+        const size_t keep = texts[i].find_last_not_of(' ') + 1; // npos + 1 == 0: all spaces
+        texts[i + 1].insert(0, texts[i].substr(keep));
+        texts[i].resize(keep);
     }
     return texts;
 }

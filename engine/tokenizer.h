@@ -87,9 +87,10 @@ std::string tokenizer_piece(const tokenizer& tok, int32_t id);
 
 // Encodes each segment on its own and concatenates, recording the span of each segment
 // (spans[i] belongs to segments[i]; BOS, when added, gets its own SEGMENT_TEMPLATE span first).
-// SEGMENT_TEMPLATE segments are parsed for special tokens, the others never. Spaces at the end
-// of a segment are tokenized with the next segment, because both tokenizer families attach a
-// space to the word after it ("word" + " Next", not "word " + "Next").
+// SEGMENT_TEMPLATE segments are parsed for special tokens, the others never. Whitespace at a
+// boundary is tokenized on the side the tokenizers attach it to: spaces that end a segment go
+// with the next segment ("word" + " Next", not "word " + "Next"), newlines that start a segment
+// go with the previous one ("step.\n\n" + "Q", as Llama-3 joins punctuation and newlines).
 tokenized_prompt tokenizer_encode_segments(const tokenizer& tok,
                                            const std::vector<text_segment>& segments, bool add_bos);
 

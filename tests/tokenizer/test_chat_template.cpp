@@ -116,6 +116,17 @@ TEST(chat_template, plain_is_the_concatenation) {
     EXPECT_EQ(t.tokens.front(), 1); // BOS only
 }
 
+TEST(chat_template, plain_separates_system_from_user) {
+    task_prompt p;
+    p.system = {{SEGMENT_SYSTEM, "Answer with their number.", -1}};
+    p.user = {{SEGMENT_QUESTION, "Examples:\n", -1}};
+    const std::vector<text_segment> segs = chat_apply("plain", p);
+    EXPECT_EQ(joined(segs), "Answer with their number.\n\nExamples:\n");
+    ASSERT_EQ(segs.size(), 3u);
+    EXPECT_EQ(segs[1].kind, SEGMENT_TEMPLATE);
+    EXPECT_TRUE(tokenizer_check_segments(llama3_tok(), segs, true).equal);
+}
+
 TEST(chat_template, unknown_name_lists_valid_ones) {
     try {
         chat_apply("chatml", sample_prompt());
@@ -145,7 +156,6 @@ TEST(chat_template, real_task_prompts_segment_like_the_whole_text) {
         {"llama3", &llama3_tok()},  {"llama3-nodate", &llama3_tok()}, {"plain", &llama3_tok()},
         {"llama2", &mistral_tok()}, {"mistral", &mistral_tok()},      {"plain", &mistral_tok()},
         {"llama2", &tok512()},      {"plain", &tok512()}};
-    p.system[0].text += "\n\n"; // plain concatenation needs the separator a task would write
     for (const auto& [name, tok] : pairs) {
         const segment_check c = tokenizer_check_segments(*tok, chat_apply(name, p), true);
         EXPECT_TRUE(c.equal) << name << " / " << tokenizer_model_name(*tok) << " mismatch at " << c.first_mismatch;

@@ -175,6 +175,17 @@ TEST(tokenizer, segments_spans_cover_each_segment) {
     EXPECT_EQ(p.tokens.back(), 128009);
 }
 
+TEST(tokenizer, boundary_newlines_go_to_the_previous_segment) {
+    // Llama-3 splits "step.\n\nQ" as "step" ".\n\n" "Q": the newlines belong before the cut.
+    const std::vector<text_segment> segs = {{SEGMENT_SHOT, "One step.", 0}, {SEGMENT_QUESTION, "\n\nQ: next", -1}};
+    for (const tokenizer* tok : {&llama3_tok(), &mistral_tok()}) {
+        EXPECT_TRUE(tokenizer_check_segments(*tok, segs, false).equal) << tokenizer_model_name(*tok);
+        const tokenized_prompt p = tokenizer_encode_segments(*tok, segs, false);
+        const std::vector<int32_t> first(p.tokens.begin(), p.tokens.begin() + p.spans[0].end);
+        EXPECT_EQ(tokenizer_decode(*tok, first), "One step.\n\n") << tokenizer_model_name(*tok);
+    }
+}
+
 TEST(tokenizer, check_segments_reports_a_bad_cut) {
     // "dog" + "s" tokenize differently from "dogs".
     const std::vector<text_segment> segs = {{SEGMENT_SHOT, "My dog", 0}, {SEGMENT_QUESTION, "s run", -1}};
