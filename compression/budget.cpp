@@ -22,7 +22,8 @@ int32_t budget_tokens(double keep_ratio, int32_t n) {
 
 std::vector<int32_t> budget_range(int32_t begin, int32_t end) {
     std::vector<int32_t> out;
-    for (int32_t p = begin; p < end; ++p) out.push_back(p);
+    for (int32_t p = begin; p < end; ++p)
+        out.push_back(p);
     return out;
 }
 
@@ -46,6 +47,7 @@ std::vector<int32_t> budget_sinks_and_recent(int32_t n, int32_t total, int32_t s
     if (total >= n) return budget_range(0, n);
     const int32_t s = std::min(sinks, total);
     std::vector<int32_t> kept = budget_range(0, s);
-    for (int32_t p = n - (total - s); p < n; ++p) kept.push_back(p);
+    for (int32_t p = n - (total - s); p < n; ++p)
+        kept.push_back(p);
     return kept;
 }

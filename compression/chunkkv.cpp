@@ -20,10 +20,10 @@ const std::vector<std::string> chunk_aggs = {"sum", "mean"};
 
 struct chunkkv_params {
     window_params win{8, 1, POOL_NONE, GQA_KV_HEAD_MEAN}; // w = 8 (DECISION); gqa_mode for per_head
-    int32_t chunk = 10;   // c: tokens per chunk (paper: 10, robust for 5-20)
-    int32_t scope = 0;    // index into chunk_scopes
-    int32_t agg = 0;      // index into chunk_aggs; mean divides by the chunk's own length
-    int32_t reuse = 1;    // N_reuse: layers l with l % reuse != 0 copy the previous anchor layer
+    int32_t chunk = 10; // c: tokens per chunk (paper: 10, robust for 5-20)
+    int32_t scope = 0;  // index into chunk_scopes
+    int32_t agg = 0;    // index into chunk_aggs; mean divides by the chunk's own length
+    int32_t reuse = 1;  // N_reuse: layers l with l % reuse != 0 copy the previous anchor layer
 };
 
 struct chunkkv final : compressor {
@@ -58,26 +58,32 @@ struct chunkkv final : compressor {
             for (int32_t c = 0; c < n_chunks; ++c) {
                 const int32_t lo = c * p.chunk, hi = std::min(tok.cols, lo + p.chunk);
                 float sum = 0.0f;
-                for (int32_t j = lo; j < hi; ++j) sum += tok.row(h)[j];
+                for (int32_t j = lo; j < hi; ++j)
+                    sum += tok.row(h)[j];
                 out.row(h)[c] = p.agg == 1 ? sum / (float)(hi - lo) : sum;
             }
         }
         return out;
     }
 
-    std::vector<int32_t> chunks_to_positions(const std::vector<int32_t>& chunks, int32_t n_past, int32_t n) const {
+    std::vector<int32_t> chunks_to_positions(const std::vector<int32_t>& chunks, int32_t n_past,
+                                             int32_t n) const {
         std::vector<int32_t> kept;
         for (int32_t c : chunks) {
-            for (int32_t j = c * p.chunk; j < std::min(n_past, (c + 1) * p.chunk); ++j) kept.push_back(j);
+            for (int32_t j = c * p.chunk; j < std::min(n_past, (c + 1) * p.chunk); ++j)
+                kept.push_back(j);
         }
-        for (int32_t j = n_past; j < n; ++j) kept.push_back(j);
+        for (int32_t j = n_past; j < n; ++j)
+            kept.push_back(j);
         return kept;
     }
 
-    head_selection select_prefill(const compress_context& ctx, const layer_scores& s) const override {
+    head_selection select_prefill(const compress_context& ctx,
+                                  const layer_scores& s) const override {
         if (s.layer % p.reuse != 0) {
             throw std::logic_error("chunkkv: reuse=" + std::to_string(p.reuse) + " makes layer " +
-                                   std::to_string(s.layer) + " copy an earlier layer; call select_prefill_layers");
+                                   std::to_string(s.layer) +
+                                   " copy an earlier layer; call select_prefill_layers");
         }
         const int32_t b = budget_tokens(ctx.keep_ratio, s.n), w = p.win.window;
         std::vector<int32_t> kept;
@@ -97,8 +103,9 @@ struct chunkkv final : compressor {
         return out;
     }
 
-    std::vector<head_selection> select_prefill_layers(const compress_context& ctx,
-                                                      const std::vector<layer_scores>& layers) const override {
+    std::vector<head_selection>
+    select_prefill_layers(const compress_context& ctx,
+                          const std::vector<layer_scores>& layers) const override {
         std::vector<head_selection> out;
         for (const layer_scores& s : layers) {
             out.push_back(s.layer % p.reuse == 0 ? select_prefill(ctx, s) : out.back());
@@ -107,14 +114,16 @@ struct chunkkv final : compressor {
     }
 
     kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,
-                                      int32_t n) const override {
-        (void)layer; (void)n_layers;
+                                     int32_t n) const override {
+        (void)layer;
+        (void)n_layers;
         const int32_t b = budget_tokens(ctx.keep_ratio, n), w = p.win.window;
         if (b >= n) return {n, n};
         if (b <= w) return {b, b};
         const int32_t n_past = n - w, k = (b - w) / p.chunk;
         if (k == 0) return {w, w};
-        const int32_t last = n_past - (n_past - 1) / p.chunk * p.chunk; // length of the short tail chunk
+        const int32_t last =
+            n_past - (n_past - 1) / p.chunk * p.chunk; // length of the short tail chunk
         return {w + (k - 1) * p.chunk + std::min(last, p.chunk), w + k * p.chunk};
     }
 };

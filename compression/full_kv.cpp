@@ -10,14 +10,16 @@ struct full_kv final : compressor {
     nlohmann::json params() const override { return nlohmann::json::object(); }
     capture_needs needs() const override { return {}; }
 
-    head_selection select_prefill(const compress_context& ctx, const layer_scores& s) const override {
+    head_selection select_prefill(const compress_context& ctx,
+                                  const layer_scores& s) const override {
         budget_check_ratio(ctx.keep_ratio);
         return budget_same_for_heads(s.n_kv_heads, budget_range(0, s.n));
     }
 
     kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,
                                      int32_t n_prompt) const override {
-        (void)layer; (void)n_layers;
+        (void)layer;
+        (void)n_layers;
         budget_check_ratio(ctx.keep_ratio);
         return {n_prompt, n_prompt};
     }

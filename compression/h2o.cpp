@@ -21,7 +21,7 @@ const std::vector<std::string> h2o_masks = {"causal", "kvcf_ffac160_bug"};
 
 struct h2o_params {
     window_params win{8, 1, POOL_NONE, GQA_KV_HEAD_MEAN}; // w = 8 (KVCF), no pooling
-    int32_t mask = 0;                // index into h2o_masks
+    int32_t mask = 0;                                     // index into h2o_masks
     bool decode_compression = false; // heavy+recent eviction during decoding (on for LongGenBench)
 };
 
@@ -45,16 +45,20 @@ struct h2o final : compressor {
         return n;
     }
 
-    head_selection select_prefill(const compress_context& ctx, const layer_scores& s) const override {
+    head_selection select_prefill(const compress_context& ctx,
+                                  const layer_scores& s) const override {
         const int32_t b = budget_tokens(ctx.keep_ratio, s.n), w = p.win.window;
         std::vector<int32_t> kept;
-        if (budget_shortcut(s.n, b, w, kept)) return budget_same_for_heads(scoring_cache_heads(s, p.win.gqa), kept);
-        score_matrix sc = scoring_gqa_reduce(scoring_column_sums(s, s.n - w, "h2o"), s.n_kv_heads, p.win.gqa);
+        if (budget_shortcut(s.n, b, w, kept))
+            return budget_same_for_heads(scoring_cache_heads(s, p.win.gqa), kept);
+        score_matrix sc =
+            scoring_gqa_reduce(scoring_column_sums(s, s.n - w, "h2o"), s.n_kv_heads, p.win.gqa);
         return scoring_select_past(sc, b - w, s.n);
     }
 
-    std::vector<std::vector<float>> decode_initial_scores(const compress_context& ctx, const layer_scores& s,
-                                                          const head_selection& kept) const override {
+    std::vector<std::vector<float>>
+    decode_initial_scores(const compress_context& ctx, const layer_scores& s,
+                          const head_selection& kept) const override {
         (void)ctx;
         const int32_t heads = scoring_cache_heads(s, p.win.gqa);
         const int32_t g = heads == s.n_heads ? 1 : s.n_heads / s.n_kv_heads;
@@ -63,14 +67,16 @@ struct h2o final : compressor {
         for (int32_t h = 0; h < (int32_t)kept.size(); ++h) {
             for (int32_t pos : kept[h]) {
                 float sum = 0.0f;
-                for (int32_t m = 0; m < g; ++m) sum += all.row(h * g + m)[pos];
+                for (int32_t m = 0; m < g; ++m)
+                    sum += all.row(h * g + m)[pos];
                 out[h].push_back(sum);
             }
         }
         return out;
     }
 
-    bool select_decode(const compress_context& ctx, const decode_layer_view& v, head_selection& keep) const override {
+    bool select_decode(const compress_context& ctx, const decode_layer_view& v,
+                       head_selection& keep) const override {
         const int32_t b = budget_tokens(ctx.keep_ratio, v.n_prompt);
         if (!p.decode_compression || b >= v.n_prompt) return false;
         const int32_t recent = std::min(b, std::max(p.win.window, b / 2));
@@ -88,7 +94,8 @@ struct h2o final : compressor {
             for (int32_t i : scoring_top_k(scoring_view_score_row(v, h, "h2o"), old, b - recent)) {
                 keep[h].push_back(held[i]);
             }
-            for (int32_t i = old; i < count; ++i) keep[h].push_back(held[i]);
+            for (int32_t i = old; i < count; ++i)
+                keep[h].push_back(held[i]);
         }
         return evict;
     }

@@ -14,7 +14,8 @@ struct param_reader {
     nlohmann::json merged; // defaults overridden by the given values
 
     // Rejects keys missing from `defaults` (listing the valid ones) and non-object params.
-    param_reader(const std::string& method, const nlohmann::json& defaults, const nlohmann::json& given);
+    param_reader(const std::string& method, const nlohmann::json& defaults,
+                 const nlohmann::json& given);
 
     int32_t get_int(const std::string& key, int32_t lo, int32_t hi) const;
     double get_double(const std::string& key, double lo, double hi) const; // closed range

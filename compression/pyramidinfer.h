@@ -1,4 +1,5 @@
-// PyramidInfer's schedule (spec section 7), exposed for the runner (achieved keep fraction) and tests.
+// PyramidInfer's schedule (spec section 7), exposed for the runner (achieved keep fraction) and
+// tests.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -12,8 +13,9 @@ struct pyramidinfer_params {
     double prefill_decay_ratio = 0.9; // used when match_ratio is false (PInfer-orig default 0.9)
     bool decode_compression = true;   // reduce each block of generated tokens (PInfer-orig)
     int32_t gen_block = 16;           // exceed_length_to_compress
-    double gen_keep_ratio = 0.9;      // a block keeps max(1, int(gen_block * gen_keep_ratio * rho_gen_l))
-    double gen_decay_ratio = 0.1;     // floor of the cosine schedule rho_gen_l
+    double gen_keep_ratio =
+        0.9; // a block keeps max(1, int(gen_block * gen_keep_ratio * rho_gen_l))
+    double gen_decay_ratio = 0.1; // floor of the cosine schedule rho_gen_l
 };
 
 // rho_l = (1 - d) * (cos(pi * l / L) + 1) / 2 + d: 1 at layer 0, about d at the last layer.
@@ -30,7 +32,8 @@ struct pyramidinfer_plan {
 // The row counts depend on n, L, R and the schedule only, so the plan (and with match_ratio the
 // decay whose kept_fraction is closest to keep_ratio, searched on a 0.001 grid, ties to the larger
 // decay) is known before the prefill. keep_ratio = 1 gives the identity plan.
-pyramidinfer_plan pyramidinfer_make_plan(const pyramidinfer_params& p, int32_t n, int32_t n_layers, double keep_ratio);
+pyramidinfer_plan pyramidinfer_make_plan(const pyramidinfer_params& p, int32_t n, int32_t n_layers,
+                                         double keep_ratio);
 
 // Context rows that go on after a layer with decay factor rho (spec 7 step 6).
 int32_t pyramidinfer_context_after(int32_t ctx, int32_t min_ctx, double rho);

@@ -17,7 +17,8 @@
 
 const std::vector<std::string> pyramid_schedule_names = {"kvcf", "kvpress"};
 
-static int32_t budget_kvcf(double keep_ratio, int32_t n, int32_t w, int32_t beta, int32_t n_layers, int32_t layer) {
+static int32_t budget_kvcf(double keep_ratio, int32_t n, int32_t w, int32_t beta, int32_t n_layers,
+                           int32_t layer) {
     const int32_t b = budget_tokens(keep_ratio, n);
     const int32_t m = b - w;
     if (b >= n) return n;
@@ -32,7 +33,8 @@ static int32_t budget_kvcf(double keep_ratio, int32_t n, int32_t w, int32_t beta
     return max_num - layer * step + w;
 }
 
-static int32_t budget_kvpress(double keep_ratio, int32_t n, int32_t w, int32_t beta, int32_t n_layers, int32_t layer) {
+static int32_t budget_kvpress(double keep_ratio, int32_t n, int32_t w, int32_t beta,
+                              int32_t n_layers, int32_t layer) {
     if (budget_tokens(keep_ratio, n) >= n) return n;
     // kvpress: max_capacity_prompt = w + n * r, so its past budget is n * r (unrounded).
     const double m = (double)n * keep_ratio;
@@ -42,23 +44,25 @@ static int32_t budget_kvpress(double keep_ratio, int32_t n, int32_t w, int32_t b
         max_num = n - w;
         min_num = 2.0 * m - max_num;
     }
-    if (!(n >= max_num && max_num >= min_num && min_num >= w) || n_layers == 1) return budget_tokens(keep_ratio, n);
+    if (!(n >= max_num && max_num >= min_num && min_num >= w) || n_layers == 1)
+        return budget_tokens(keep_ratio, n);
     const double steps = (max_num - min_num) / (n_layers - 1);
     return (int32_t)std::nearbyint(max_num - layer * steps); // Python round: half to even
 }
 
-int32_t pyramidkv_layer_budget(pyramid_schedule schedule, double keep_ratio, int32_t n, int32_t w, int32_t beta,
-                               int32_t n_layers, int32_t layer) {
-    const int32_t total = schedule == PYRAMID_KVCF ? budget_kvcf(keep_ratio, n, w, beta, n_layers, layer)
-                                                   : budget_kvpress(keep_ratio, n, w, beta, n_layers, layer);
+int32_t pyramidkv_layer_budget(pyramid_schedule schedule, double keep_ratio, int32_t n, int32_t w,
+                               int32_t beta, int32_t n_layers, int32_t layer) {
+    const int32_t total = schedule == PYRAMID_KVCF
+                              ? budget_kvcf(keep_ratio, n, w, beta, n_layers, layer)
+                              : budget_kvpress(keep_ratio, n, w, beta, n_layers, layer);
     return std::min(total, n);
 }
 
 namespace {
 
 struct pyramidkv_params {
-    window_params win;                       // as SnapKV: w 8, kernel 7, maxpool (KVCF script)
-    int32_t beta = 20;                       // pyramid steepness (paper default 20)
+    window_params win; // as SnapKV: w 8, kernel 7, maxpool (KVCF script)
+    int32_t beta = 20; // pyramid steepness (paper default 20)
     pyramid_schedule schedule = PYRAMID_KVCF;
 };
 
@@ -81,16 +85,19 @@ struct pyramidkv final : compressor {
     }
 
     int32_t layer_total(double keep_ratio, int32_t n, int32_t layer, int32_t n_layers) const {
-        return pyramidkv_layer_budget(p.schedule, keep_ratio, n, p.win.window, p.beta, n_layers, layer);
+        return pyramidkv_layer_budget(p.schedule, keep_ratio, n, p.win.window, p.beta, n_layers,
+                                      layer);
     }
 
-    head_selection select_prefill(const compress_context& ctx, const layer_scores& s) const override {
+    head_selection select_prefill(const compress_context& ctx,
+                                  const layer_scores& s) const override {
         const int32_t total = layer_total(ctx.keep_ratio, s.n, s.layer, s.n_layers);
         std::vector<int32_t> kept;
         if (budget_shortcut(s.n, total, p.win.window, kept)) {
             return budget_same_for_heads(scoring_cache_heads(s, p.win.gqa), kept);
         }
-        return scoring_select_past(scoring_snapkv(s, p.win, "pyramidkv"), total - p.win.window, s.n);
+        return scoring_select_past(scoring_snapkv(s, p.win, "pyramidkv"), total - p.win.window,
+                                   s.n);
     }
 
     kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,

@@ -12,5 +12,5 @@ extern const std::vector<std::string> pyramid_schedule_names; // index = enum va
 
 // Prompt tokens layer `layer` keeps (observation window of w included), before the small-budget
 // rules: KVCF gives C_l + w, or B in its SnapKV regime (n < 2(B-w)); n when nothing is compressed.
-int32_t pyramidkv_layer_budget(pyramid_schedule schedule, double keep_ratio, int32_t n, int32_t w, int32_t beta,
-                               int32_t n_layers, int32_t layer);
+int32_t pyramidkv_layer_budget(pyramid_schedule schedule, double keep_ratio, int32_t n, int32_t w,
+                               int32_t beta, int32_t n_layers, int32_t layer);

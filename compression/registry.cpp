@@ -35,15 +35,18 @@ const registry_entry registry[] = {
 
 std::vector<std::string> compressor_names() {
     std::vector<std::string> out;
-    for (const registry_entry& e : registry) out.push_back(e.name);
+    for (const registry_entry& e : registry)
+        out.push_back(e.name);
     return out;
 }
 
-std::unique_ptr<compressor> compressor_create(const std::string& name, const nlohmann::json& params) {
+std::unique_ptr<compressor> compressor_create(const std::string& name,
+                                              const nlohmann::json& params) {
     for (const registry_entry& e : registry) {
         if (name == e.name) return e.create(params);
     }
     std::string valid;
-    for (const registry_entry& e : registry) valid += (valid.empty() ? "" : ", ") + std::string(e.name);
+    for (const registry_entry& e : registry)
+        valid += (valid.empty() ? "" : ", ") + std::string(e.name);
     throw std::invalid_argument("unknown compression method '" + name + "'; valid: " + valid);
 }

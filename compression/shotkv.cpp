@@ -33,14 +33,16 @@ shot_layout shotkv_layout(const std::vector<token_span>& spans, int32_t n) {
     for (size_t i = 0; i < spans.size(); ++i) {
         const token_span& sp = spans[i];
         if (sp.start < prev_end || sp.end < sp.start || sp.end > n) {
-            throw std::invalid_argument("shotkv: prompt span " + std::to_string(i) + " [" + std::to_string(sp.start) +
-                                        ", " + std::to_string(sp.end) + ") is out of order, overlapping or outside [0, " +
+            throw std::invalid_argument("shotkv: prompt span " + std::to_string(i) + " [" +
+                                        std::to_string(sp.start) + ", " + std::to_string(sp.end) +
+                                        ") is out of order, overlapping or outside [0, " +
                                         std::to_string(n) + ")");
         }
         prev_end = sp.end;
         if (sp.kind != SEGMENT_SHOT) continue;
         if (sp.shot_id < 0) {
-            throw std::invalid_argument("shotkv: prompt span " + std::to_string(i) + " is a shot without shot_id");
+            throw std::invalid_argument("shotkv: prompt span " + std::to_string(i) +
+                                        " is a shot without shot_id");
         }
         auto [it, fresh] = by_id.emplace(sp.shot_id, out.shots.size());
         if (fresh) out.shots.push_back({sp.shot_id, {}});
@@ -57,11 +59,12 @@ shot_layout shotkv_layout(const std::vector<token_span>& spans, int32_t n) {
     return out;
 }
 
-std::vector<int32_t> shotkv_choose(const shot_layout& layout, const std::vector<double>& score, int32_t shot_budget,
-                                   bool stop_at_first_misfit) {
+std::vector<int32_t> shotkv_choose(const shot_layout& layout, const std::vector<double>& score,
+                                   int32_t shot_budget, bool stop_at_first_misfit) {
     std::vector<int32_t> order(layout.shots.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&score](int32_t a, int32_t b) { return score[a] > score[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&score](int32_t a, int32_t b) { return score[a] > score[b]; });
     std::vector<int32_t> chosen;
     int32_t remaining = shot_budget;
     for (int32_t i : order) {
@@ -85,9 +88,9 @@ const std::vector<std::string> shot_fills = {"skip_and_continue", "stop_at_first
 
 struct shotkv_params {
     window_params win{8, 1, POOL_NONE, GQA_KV_HEAD_MEAN}; // w = 8 query rows (DECISION)
-    int32_t query_set = 0;          // index into shot_query_sets
-    int32_t scope = 0;              // index into shot_scopes
-    int32_t fill = 0;               // index into shot_fills
+    int32_t query_set = 0;                                // index into shot_query_sets
+    int32_t scope = 0;                                    // index into shot_scopes
+    int32_t fill = 0;                                     // index into shot_fills
     bool decode_compression = true; // token-level eviction of generated tokens (part of ShotKV)
     int32_t decode_recent = 8;      // w_d: newest generated tokens always kept
 };
@@ -108,14 +111,17 @@ struct shotkv final : compressor {
     }
     capture_needs needs() const override {
         capture_needs n;
-        if (p.query_set == 2) n.column_sums = true;
-        else n.window_rows = p.win.window;
+        if (p.query_set == 2)
+            n.column_sums = true;
+        else
+            n.window_rows = p.win.window;
         n.decode_scores = p.decode_compression;
         return n;
     }
 
     shot_layout layout(const compress_context& ctx, int32_t n) const {
-        if (ctx.spans == nullptr) throw std::invalid_argument("shotkv: compress_context.spans (prompt segments) missing");
+        if (ctx.spans == nullptr)
+            throw std::invalid_argument("shotkv: compress_context.spans (prompt segments) missing");
         return shotkv_layout(*ctx.spans, n);
     }
 
@@ -126,14 +132,16 @@ struct shotkv final : compressor {
         // question_segment: the captured window rows that are question tokens.
         std::vector<char> question((size_t)s.n, 0);
         for (const token_span& sp : *ctx.spans) {
-            for (int32_t t = sp.start; sp.kind == SEGMENT_QUESTION && t < sp.end; ++t) question[t] = 1;
+            for (int32_t t = sp.start; sp.kind == SEGMENT_QUESTION && t < sp.end; ++t)
+                question[t] = 1;
         }
         const int32_t first_row = s.n - s.window;
         for (int32_t t = 0; t < first_row; ++t) {
             if (question[t]) {
-                throw std::invalid_argument("shotkv: query_set=question_segment needs rows from position " +
-                                            std::to_string(t) + " but layer " + std::to_string(s.layer) +
-                                            " captured the last " + std::to_string(s.window) + " (raise window)");
+                throw std::invalid_argument(
+                    "shotkv: query_set=question_segment needs rows from position " +
+                    std::to_string(t) + " but layer " + std::to_string(s.layer) +
+                    " captured the last " + std::to_string(s.window) + " (raise window)");
             }
         }
         score_matrix out{s.n_heads, s.n, std::vector<float>((size_t)s.n_heads * s.n, 0.0f)};
@@ -141,54 +149,67 @@ struct shotkv final : compressor {
             for (int32_t i = 0; i < s.window; ++i) {
                 if (!question[first_row + i]) continue;
                 const float* a = s.window_attn + ((size_t)h * s.window + i) * s.n;
-                for (int32_t j = 0; j < s.n; ++j) out.row(h)[j] += a[j];
+                for (int32_t j = 0; j < s.n; ++j)
+                    out.row(h)[j] += a[j];
             }
         }
         return out;
     }
 
-    // Sum over every query head (global order) of each shot's token scores: [n_shots], not yet / k_i.
-    std::vector<double> shot_sums(const compress_context& ctx, const layer_scores& s, const shot_layout& lay) const {
+    // Sum over every query head (global order) of each shot's token scores: [n_shots], not yet /
+    // k_i.
+    std::vector<double> shot_sums(const compress_context& ctx, const layer_scores& s,
+                                  const shot_layout& lay) const {
         score_matrix a = alpha(ctx, s);
-        score_matrix per_head{a.rows, (int32_t)lay.shots.size(), std::vector<float>(a.rows * lay.shots.size(), 0.0f)};
+        score_matrix per_head{a.rows, (int32_t)lay.shots.size(),
+                              std::vector<float>(a.rows * lay.shots.size(), 0.0f)};
         for (int32_t h = 0; h < a.rows; ++h) {
             for (size_t i = 0; i < lay.shots.size(); ++i) {
                 float sum = 0.0f;
-                for (int32_t t : lay.shots[i].positions) sum += a.row(h)[t];
+                for (int32_t t : lay.shots[i].positions)
+                    sum += a.row(h)[t];
                 per_head.row(h)[i] = sum;
             }
         }
         return scoring_sum_heads(ctx.tp, per_head, s.head_offset);
     }
 
-    std::vector<int32_t> kept_positions(const compress_context& ctx, int32_t n, const shot_layout& lay,
+    std::vector<int32_t> kept_positions(const compress_context& ctx, int32_t n,
+                                        const shot_layout& lay,
                                         const std::vector<double>& sums) const {
         const int32_t b = budget_tokens(ctx.keep_ratio, n);
         if (b >= n) return budget_range(0, n);
         std::vector<double> score(sums.size());
-        for (size_t i = 0; i < sums.size(); ++i) score[i] = sums[i] / (double)lay.shots[i].positions.size();
+        for (size_t i = 0; i < sums.size(); ++i)
+            score[i] = sums[i] / (double)lay.shots[i].positions.size();
         std::vector<int32_t> kept = lay.mandatory;
         const int32_t shot_budget = b - (int32_t)lay.mandatory.size();
         if (shot_budget > 0) {
             for (int32_t i : shotkv_choose(lay, score, shot_budget, p.fill == 1)) {
-                kept.insert(kept.end(), lay.shots[i].positions.begin(), lay.shots[i].positions.end());
+                kept.insert(kept.end(), lay.shots[i].positions.begin(),
+                            lay.shots[i].positions.end());
             }
         }
         std::sort(kept.begin(), kept.end());
         return kept;
     }
 
-    head_selection select_prefill(const compress_context& ctx, const layer_scores& s) const override {
+    head_selection select_prefill(const compress_context& ctx,
+                                  const layer_scores& s) const override {
         if (p.scope == 1) {
-            throw std::logic_error("shotkv: scope=global selects all layers at once; call select_prefill_layers");
+            throw std::logic_error(
+                "shotkv: scope=global selects all layers at once; call select_prefill_layers");
         }
         const shot_layout lay = layout(ctx, s.n);
-        if (budget_tokens(ctx.keep_ratio, s.n) >= s.n) return budget_same_for_heads(s.n_kv_heads, budget_range(0, s.n));
-        return budget_same_for_heads(s.n_kv_heads, kept_positions(ctx, s.n, lay, shot_sums(ctx, s, lay)));
+        if (budget_tokens(ctx.keep_ratio, s.n) >= s.n)
+            return budget_same_for_heads(s.n_kv_heads, budget_range(0, s.n));
+        return budget_same_for_heads(s.n_kv_heads,
+                                     kept_positions(ctx, s.n, lay, shot_sums(ctx, s, lay)));
     }
 
-    std::vector<head_selection> select_prefill_layers(const compress_context& ctx,
-                                                      const std::vector<layer_scores>& layers) const override {
+    std::vector<head_selection>
+    select_prefill_layers(const compress_context& ctx,
+                          const std::vector<layer_scores>& layers) const override {
         if (p.scope == 0) return compressor::select_prefill_layers(ctx, layers);
         if (layers.empty()) return {};
         const int32_t n = layers[0].n;
@@ -201,41 +222,49 @@ struct shotkv final : compressor {
             std::vector<double> total(lay.shots.size(), 0.0);
             for (const layer_scores& s : layers) {
                 std::vector<double> sums = shot_sums(ctx, s, lay);
-                for (size_t i = 0; i < total.size(); ++i) total[i] += sums[i];
+                for (size_t i = 0; i < total.size(); ++i)
+                    total[i] += sums[i];
             }
             kept = kept_positions(ctx, n, lay, total);
         }
         std::vector<head_selection> out;
-        for (const layer_scores& s : layers) out.push_back(budget_same_for_heads(s.n_kv_heads, kept));
+        for (const layer_scores& s : layers)
+            out.push_back(budget_same_for_heads(s.n_kv_heads, kept));
         return out;
     }
 
     kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,
                                      int32_t n) const override {
-        (void)layer; (void)n_layers;
+        (void)layer;
+        (void)n_layers;
         const int32_t b = budget_tokens(ctx.keep_ratio, n);
         if (b >= n) return {n, n};
         const int32_t m = (int32_t)layout(ctx, n).mandatory.size();
         return m >= b ? kept_range{m, m} : kept_range{m, b};
     }
 
-    bool select_decode(const compress_context& ctx, const decode_layer_view& v, head_selection& keep) const override {
+    bool select_decode(const compress_context& ctx, const decode_layer_view& v,
+                       head_selection& keep) const override {
         budget_check_ratio(ctx.keep_ratio);
         if (!p.decode_compression || ctx.keep_ratio >= 1.0) return false;
         std::vector<int32_t> held = scoring_shared_positions(v, "shotkv");
         if (held.empty() || held.back() < v.n_prompt) return false;
-        const int32_t t = held.back() + 1 - v.n_prompt; // generated tokens so far (the newest is never evicted)
-        const int32_t first_gen = (int32_t)(std::lower_bound(held.begin(), held.end(), v.n_prompt) - held.begin());
+        const int32_t t =
+            held.back() + 1 - v.n_prompt; // generated tokens so far (the newest is never evicted)
+        const int32_t first_gen =
+            (int32_t)(std::lower_bound(held.begin(), held.end(), v.n_prompt) - held.begin());
         const int32_t n_gen = (int32_t)held.size() - first_gen;
         // The epsilon absorbs representation error (0.3 * 10 = 3.0000000000000004 must give 3).
-        const int32_t budget = std::max(std::min(p.decode_recent, t), (int32_t)std::ceil(ctx.keep_ratio * t - 1e-9));
+        const int32_t budget =
+            std::max(std::min(p.decode_recent, t), (int32_t)std::ceil(ctx.keep_ratio * t - 1e-9));
         if (n_gen <= budget) return false;
         const int32_t recent = std::min(p.decode_recent, n_gen);
         const int32_t n_old = n_gen - recent;
-        std::vector<double> score = scoring_sum_heads(ctx.tp, scoring_view_scores(v, first_gen, n_old, "shotkv"),
-                                                      v.head_offset);
+        std::vector<double> score = scoring_sum_heads(
+            ctx.tp, scoring_view_scores(v, first_gen, n_old, "shotkv"), v.head_offset);
         std::vector<int32_t> survivors(held.begin(), held.begin() + first_gen);
-        for (int32_t i : scoring_top_k(score.data(), n_old, budget - recent)) survivors.push_back(held[first_gen + i]);
+        for (int32_t i : scoring_top_k(score.data(), n_old, budget - recent))
+            survivors.push_back(held[first_gen + i]);
         survivors.insert(survivors.end(), held.end() - recent, held.end());
         keep = budget_same_for_heads((int32_t)v.count.size(), survivors);
         return true;

@@ -11,8 +11,8 @@ struct shot_info {
 };
 
 struct shot_layout {
-    std::vector<shot_info> shots;    // ordered by first position (the tie-break order)
-    std::vector<int32_t> mandatory;  // [|M|] positions in no shot span: always kept, ascending
+    std::vector<shot_info> shots;   // ordered by first position (the tie-break order)
+    std::vector<int32_t> mandatory; // [|M|] positions in no shot span: always kept, ascending
 };
 
 // Groups SEGMENT_SHOT spans by shot_id (non-contiguous ranges join one shot); positions covered
@@ -23,5 +23,5 @@ shot_layout shotkv_layout(const std::vector<token_span>& spans, int32_t n);
 // Shots to keep (indices into layout.shots, ascending) by descending score (ties: earlier shot),
 // adding a shot when its tokens fit the remaining budget; a misfit is skipped (first-fit) or
 // ends the walk (stop_at_first_misfit).
-std::vector<int32_t> shotkv_choose(const shot_layout& layout, const std::vector<double>& score, int32_t shot_budget,
-                                   bool stop_at_first_misfit);
+std::vector<int32_t> shotkv_choose(const shot_layout& layout, const std::vector<double>& score,
+                                   int32_t shot_budget, bool stop_at_first_misfit);

@@ -25,12 +25,14 @@ struct streaming_llm final : compressor {
     }
     capture_needs needs() const override { return {}; }
 
-    head_selection select_prefill(const compress_context& ctx, const layer_scores& s) const override {
+    head_selection select_prefill(const compress_context& ctx,
+                                  const layer_scores& s) const override {
         const int32_t b = budget_tokens(ctx.keep_ratio, s.n);
         return budget_same_for_heads(s.n_kv_heads, budget_sinks_and_recent(s.n, b, p.sinks));
     }
 
-    bool select_decode(const compress_context& ctx, const decode_layer_view& v, head_selection& keep) const override {
+    bool select_decode(const compress_context& ctx, const decode_layer_view& v,
+                       head_selection& keep) const override {
         const int32_t b = budget_tokens(ctx.keep_ratio, v.n_prompt);
         if (!p.decode_compression || b >= v.n_prompt) return false;
         bool evict = false;
@@ -39,8 +41,10 @@ struct streaming_llm final : compressor {
             std::vector<int32_t> held = scoring_view_positions(v, h);
             if ((int32_t)held.size() > b) {
                 evict = true;
-                std::vector<int32_t> idx = budget_sinks_and_recent((int32_t)held.size(), b, p.sinks);
-                for (int32_t i : idx) keep[h].push_back(held[i]);
+                std::vector<int32_t> idx =
+                    budget_sinks_and_recent((int32_t)held.size(), b, p.sinks);
+                for (int32_t i : idx)
+                    keep[h].push_back(held[i]);
             } else {
                 keep[h] = held;
             }

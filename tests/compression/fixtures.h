@@ -19,10 +19,13 @@ struct fake_layer {
         : n(n_), n_heads(heads), n_kv_heads(kv_heads), window(window_),
           window_attn((size_t)heads * window_ * n_, 0.0f), column_sums((size_t)heads * n_, 0.0f) {}
 
-    float& attn(int32_t h, int32_t row, int32_t j) { return window_attn[((size_t)h * window + row) * n + j]; }
+    float& attn(int32_t h, int32_t row, int32_t j) {
+        return window_attn[((size_t)h * window + row) * n + j];
+    }
     // Puts `s` (length <= n) into the last window row of head h, so the window sum is `s`.
     void set_window_sum(int32_t h, const std::vector<float>& s) {
-        for (size_t j = 0; j < s.size(); ++j) attn(h, window - 1, (int32_t)j) = s[j];
+        for (size_t j = 0; j < s.size(); ++j)
+            attn(h, window - 1, (int32_t)j) = s[j];
     }
     void set_column_sums(int32_t h, const std::vector<float>& s) {
         std::copy(s.begin(), s.end(), column_sums.begin() + (size_t)h * n);
@@ -30,8 +33,10 @@ struct fake_layer {
     void fill_random(uint32_t seed) {
         std::mt19937 rng(seed);
         std::uniform_real_distribution<float> u(0.0f, 1.0f);
-        for (float& x : window_attn) x = u(rng);
-        for (float& x : column_sums) x = u(rng);
+        for (float& x : window_attn)
+            x = u(rng);
+        for (float& x : column_sums)
+            x = u(rng);
     }
     layer_scores view(int32_t layer = 0, int32_t n_layers = 1) const {
         layer_scores s;
@@ -50,8 +55,10 @@ struct fake_layer {
     fake_layer heads(int32_t first, int32_t count) const {
         const int32_t g = n_heads / n_kv_heads;
         fake_layer out(n, count, count / g, window);
-        std::copy_n(window_attn.begin() + (size_t)first * window * n, (size_t)count * window * n, out.window_attn.begin());
-        std::copy_n(column_sums.begin() + (size_t)first * n, (size_t)count * n, out.column_sums.begin());
+        std::copy_n(window_attn.begin() + (size_t)first * window * n, (size_t)count * window * n,
+                    out.window_attn.begin());
+        std::copy_n(column_sums.begin() + (size_t)first * n, (size_t)count * n,
+                    out.column_sums.begin());
         out.positions = positions;
         return out;
     }
@@ -59,7 +66,8 @@ struct fake_layer {
 
 inline std::vector<int32_t> range(int32_t begin, int32_t end) {
     std::vector<int32_t> v;
-    for (int32_t p = begin; p < end; ++p) v.push_back(p);
+    for (int32_t p = begin; p < end; ++p)
+        v.push_back(p);
     return v;
 }
 
@@ -68,7 +76,8 @@ inline std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int
     return a;
 }
 
-inline compress_context ratio_ctx(double r, const std::vector<token_span>* spans = nullptr, collective* tp = nullptr) {
+inline compress_context ratio_ctx(double r, const std::vector<token_span>* spans = nullptr,
+                                  collective* tp = nullptr) {
     compress_context c;
     c.keep_ratio = r;
     c.spans = spans;
@@ -78,10 +87,11 @@ inline compress_context ratio_ctx(double r, const std::vector<token_span>* spans
 
 // A cache of one layer for decode simulations: per cache head positions and accumulated scores.
 struct fake_decode_layer {
-    std::vector<std::vector<int32_t>> pos;  // [cache head][count]
-    std::vector<std::vector<float>> score;  // [cache head][count]
+    std::vector<std::vector<int32_t>> pos; // [cache head][count]
+    std::vector<std::vector<float>> score; // [cache head][count]
 
-    decode_layer_view view(int32_t layer, int32_t n_layers, int32_t n_prompt, int32_t n_generated) const {
+    decode_layer_view view(int32_t layer, int32_t n_layers, int32_t n_prompt,
+                           int32_t n_generated) const {
         decode_layer_view v;
         v.layer = layer;
         v.n_layers = n_layers;
@@ -101,8 +111,10 @@ struct fake_decode_layer {
             std::vector<float> s2;
             size_t i = 0;
             for (int32_t want : sel[h]) {
-                while (i < pos[h].size() && pos[h][i] < want) ++i;
-                if (i == pos[h].size() || pos[h][i] != want) throw std::runtime_error("keep: position not held");
+                while (i < pos[h].size() && pos[h][i] < want)
+                    ++i;
+                if (i == pos[h].size() || pos[h][i] != want)
+                    throw std::runtime_error("keep: position not held");
                 p2.push_back(want);
                 s2.push_back(score[h][i]);
             }
@@ -128,14 +140,14 @@ struct thread_collective : collective {
     void all_gather(const float* data, int64_t count, float* out) override {
         g->slots[r].assign(data, data + count);
         g->meet.arrive_and_wait();
-        for (int k = 0; k < g->size; ++k) std::copy(g->slots[k].begin(), g->slots[k].end(), out + k * count);
+        for (int k = 0; k < g->size; ++k)
+            std::copy(g->slots[k].begin(), g->slots[k].end(), out + k * count);
         g->meet.arrive_and_wait();
     }
 };
 
 // Runs fn(rank, collective&) on `ranks` threads and waits.
-template <typename F>
-void run_ranks(int ranks, F fn) {
+template <typename F> void run_ranks(int ranks, F fn) {
     thread_group group(ranks);
     std::vector<thread_collective> comms((size_t)ranks);
     std::vector<std::thread> threads;
@@ -144,5 +156,6 @@ void run_ranks(int ranks, F fn) {
         comms[r].r = r;
         threads.emplace_back([&, r] { fn(r, comms[r]); });
     }
-    for (std::thread& t : threads) t.join();
+    for (std::thread& t : threads)
+        t.join();
 }

@@ -9,10 +9,10 @@
 #include "fixtures.h"
 
 TEST(budget, rounds_half_to_even_like_python) {
-    EXPECT_EQ(budget_tokens(0.1, 25), 2);   // spec 0.2 worked example: 2.5 -> 2 (std::round gives 3)
-    EXPECT_EQ(budget_tokens(0.5, 7), 4);    // 3.5 -> 4
-    EXPECT_EQ(budget_tokens(0.25, 10), 2);  // 2.5 -> 2
-    EXPECT_EQ(budget_tokens(0.25, 6), 2);   // 1.5 -> 2
+    EXPECT_EQ(budget_tokens(0.1, 25), 2);  // spec 0.2 worked example: 2.5 -> 2 (std::round gives 3)
+    EXPECT_EQ(budget_tokens(0.5, 7), 4);   // 3.5 -> 4
+    EXPECT_EQ(budget_tokens(0.25, 10), 2); // 2.5 -> 2
+    EXPECT_EQ(budget_tokens(0.25, 6), 2);  // 1.5 -> 2
     EXPECT_EQ(budget_tokens(0.3, 1000), 300);
     EXPECT_EQ(budget_tokens(1.0, 17), 17);
 }
@@ -54,7 +54,8 @@ TEST(pooling, avg_counts_zero_padding_and_keeps_length) {
     std::vector<float> out = scoring_pool(x, 8, 3, POOL_AVG);
     const std::vector<float> want = {1, 1, 0, 0, 0, 0, 2, 2}; // edges divide by 3, not by 2
     ASSERT_EQ(out.size(), 8u);
-    for (int i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(out[i], want[i]) << i;
+    for (int i = 0; i < 8; ++i)
+        EXPECT_FLOAT_EQ(out[i], want[i]) << i;
 }
 
 TEST(pooling, max_pads_with_minus_infinity) {
@@ -80,10 +81,11 @@ TEST(window_sums, use_only_the_last_w_rows_over_the_past) {
     f.attn(0, 0, 0) = 100; // outside the last 2 rows: ignored with w = 2
     f.attn(0, 1, 1) = 2;
     f.attn(0, 2, 1) = 3;
-    f.attn(0, 2, 4) = 50;  // window column: outside P = [0, 4)
+    f.attn(0, 2, 4) = 50; // window column: outside P = [0, 4)
     score_matrix s = scoring_window_sums(f.view(), 2, 4, "test");
     EXPECT_EQ(s.v, (std::vector<float>{0, 5, 0, 0}));
-    EXPECT_THROW(scoring_window_sums(f.view(), 4, 2, "test"), std::invalid_argument); // only 3 rows captured
+    EXPECT_THROW(scoring_window_sums(f.view(), 4, 2, "test"),
+                 std::invalid_argument); // only 3 rows captured
 }
 
 TEST(gqa, max_and_sum_rank_differently_mean_equals_sum) {
@@ -96,9 +98,11 @@ TEST(gqa, max_and_sum_rank_differently_mean_equals_sum) {
     EXPECT_EQ(mean.v, sum.v);
     EXPECT_EQ(scoring_top_k(sum.row(0), 3, 1), (std::vector<int32_t>{1}));
     EXPECT_EQ(scoring_top_k(mx.row(0), 3, 1), (std::vector<int32_t>{0}));
-    EXPECT_EQ(scoring_gqa_reduce(q, 2, GQA_KV_HEAD_MAX).v, q.v); // g = 1: every mode is the identity
+    EXPECT_EQ(scoring_gqa_reduce(q, 2, GQA_KV_HEAD_MAX).v,
+              q.v); // g = 1: every mode is the identity
     EXPECT_EQ(scoring_gqa_reduce(q, 1, GQA_QUERY_HEAD).v, q.v);
-    EXPECT_THROW(scoring_gqa_reduce(score_matrix{3, 1, {1, 2, 3}}, 2, GQA_KV_HEAD_SUM), std::invalid_argument);
+    EXPECT_THROW(scoring_gqa_reduce(score_matrix{3, 1, {1, 2, 3}}, 2, GQA_KV_HEAD_SUM),
+                 std::invalid_argument);
 }
 
 TEST(sum_heads, adds_heads_in_order_and_checks_blocks) {

@@ -17,7 +17,8 @@ struct decode_sim {
     int32_t n;
     std::mt19937 rng{123};
 
-    decode_sim(int32_t n_prompt, int32_t heads, const std::vector<int32_t>& prompt_kept) : n(n_prompt) {
+    decode_sim(int32_t n_prompt, int32_t heads, const std::vector<int32_t>& prompt_kept)
+        : n(n_prompt) {
         cache.pos.assign(heads, prompt_kept);
         cache.score.assign(heads, std::vector<float>(prompt_kept.size(), 0.0f));
     }
@@ -26,11 +27,13 @@ struct decode_sim {
         for (size_t h = 0; h < cache.pos.size(); ++h) {
             cache.pos[h].push_back(n + t);
             cache.score[h].push_back(0.0f);
-            for (float& s : cache.score[h]) s += u(rng);
+            for (float& s : cache.score[h])
+                s += u(rng);
         }
     }
     // Appends token t (0-based), lets the compressor evict; returns whether it did.
-    bool step(const compressor& c, const compress_context& ctx, int32_t t, int32_t layer = 0, int32_t n_layers = 1) {
+    bool step(const compressor& c, const compress_context& ctx, int32_t t, int32_t layer = 0,
+              int32_t n_layers = 1) {
         append(t);
         head_selection keep;
         const bool evict = c.select_decode(ctx, cache.view(layer, n_layers, n, t + 1), keep);
@@ -38,11 +41,14 @@ struct decode_sim {
         return evict;
     }
     int32_t generated_held(int32_t h) const {
-        return (int32_t)std::count_if(cache.pos[h].begin(), cache.pos[h].end(), [this](int32_t p) { return p >= n; });
+        return (int32_t)std::count_if(cache.pos[h].begin(), cache.pos[h].end(),
+                                      [this](int32_t p) { return p >= n; });
     }
 };
 
-bool holds(const std::vector<int32_t>& v, int32_t p) { return std::binary_search(v.begin(), v.end(), p); }
+bool holds(const std::vector<int32_t>& v, int32_t p) {
+    return std::binary_search(v.begin(), v.end(), p);
+}
 
 } // namespace
 
@@ -54,7 +60,8 @@ TEST(decode, streaming_llm_sliding_window_keeps_b_entries_and_sinks) {
         sim.step(*c, ratio_ctx(0.3), t);
         for (int32_t h = 0; h < 2; ++h) {
             ASSERT_EQ((int32_t)sim.cache.pos[h].size(), b) << "step " << t;
-            EXPECT_EQ(std::vector<int32_t>(sim.cache.pos[h].begin(), sim.cache.pos[h].begin() + 4), range(0, 4));
+            EXPECT_EQ(std::vector<int32_t>(sim.cache.pos[h].begin(), sim.cache.pos[h].begin() + 4),
+                      range(0, 4));
             EXPECT_EQ(sim.cache.pos[h].back(), n + t);
             EXPECT_EQ(sim.cache.pos[h][4], n + t - (b - 5)); // the rest is the most recent
         }
@@ -102,8 +109,11 @@ TEST(decode, shotkv_keeps_ceil_r_t_generated_tokens_and_the_prompt) {
         const int32_t want = std::max(std::min(8, gen), (int32_t)std::ceil(0.3 * gen - 1e-9));
         for (int32_t h = 0; h < 2; ++h) {
             ASSERT_EQ(sim.generated_held(h), want) << "step " << t;
-            EXPECT_EQ(std::vector<int32_t>(sim.cache.pos[h].begin(), sim.cache.pos[h].begin() + prompt.size()), prompt);
-            for (int32_t p = n + t; p > n + t - 8 && p >= n; --p) EXPECT_TRUE(holds(sim.cache.pos[h], p));
+            EXPECT_EQ(std::vector<int32_t>(sim.cache.pos[h].begin(),
+                                           sim.cache.pos[h].begin() + prompt.size()),
+                      prompt);
+            for (int32_t p = n + t; p > n + t - 8 && p >= n; --p)
+                EXPECT_TRUE(holds(sim.cache.pos[h], p));
         }
         EXPECT_EQ(sim.cache.pos[0], sim.cache.pos[1]); // one set per layer
     }
@@ -113,7 +123,8 @@ TEST(decode, shotkv_keeps_ceil_r_t_generated_tokens_and_the_prompt) {
 TEST(decode, shotkv_evicts_the_least_attended_generated_token) {
     auto c = compressor_create("shotkv", {{"decode_recent", 1}});
     fake_decode_layer cache;
-    cache.pos = {{0, 1, 10, 11, 12}, {0, 1, 10, 11, 12}}; // n = 10, t = 3, r = 0.5 -> keep ceil(1.5) = 2
+    cache.pos = {{0, 1, 10, 11, 12},
+                 {0, 1, 10, 11, 12}}; // n = 10, t = 3, r = 0.5 -> keep ceil(1.5) = 2
     cache.score = {{9, 9, 1.0f, 0.5f, 0}, {9, 9, 0.0f, 0.6f, 0}}; // head sums: 10 -> 1.0, 11 -> 1.1
     head_selection keep;
     ASSERT_TRUE(c->select_decode(ratio_ctx(0.5), cache.view(0, 1, 10, 3), keep));
@@ -123,17 +134,20 @@ TEST(decode, shotkv_evicts_the_least_attended_generated_token) {
 TEST(decode, pyramidinfer_reduces_each_block_outside_the_recent_window) {
     auto c = compressor_create("pyramidinfer", {});
     const int32_t n = 100, recent = 21, layer = 3, L = 4;
-    // rho_gen at layer 3 of 4 = 0.9 * (cos(3 pi / 4) + 1) / 2 + 0.1 = 0.2318 -> int(16 * 0.9 * 0.2318) = 3.
+    // rho_gen at layer 3 of 4 = 0.9 * (cos(3 pi / 4) + 1) / 2 + 0.1 = 0.2318 -> int(16 * 0.9 *
+    // 0.2318) = 3.
     const int32_t block_keep = 3;
     decode_sim sim(n, 2, range(0, n));
     for (int32_t t = 0; t < steps; ++t) {
         sim.step(*c, ratio_ctx(0.5), t, layer, L);
         const int32_t seq_end = n + t + 1;
         const auto& pos = sim.cache.pos[0];
-        EXPECT_EQ(std::vector<int32_t>(pos.begin(), pos.begin() + n), range(0, n)); // prompt untouched
+        EXPECT_EQ(std::vector<int32_t>(pos.begin(), pos.begin() + n),
+                  range(0, n)); // prompt untouched
         for (int32_t b = 0; n + b * 16 < seq_end; ++b) {
             const int32_t lo = n + b * 16, hi = std::min(lo + 16, seq_end);
-            const int32_t held = (int32_t)(std::lower_bound(pos.begin(), pos.end(), hi) - std::lower_bound(pos.begin(), pos.end(), lo));
+            const int32_t held = (int32_t)(std::lower_bound(pos.begin(), pos.end(), hi) -
+                                           std::lower_bound(pos.begin(), pos.end(), lo));
             const bool reduced = n + (b + 1) * 16 < seq_end - recent;
             ASSERT_EQ(held, reduced ? block_keep : hi - lo) << "step " << t << " block " << b;
         }
@@ -146,18 +160,22 @@ TEST(decode, prefill_only_methods_never_evict) {
     for (const char* m : methods) {
         auto c = compressor_create(m, {});
         decode_sim sim(100, 2, range(50, 100));
-        for (int32_t t = 0; t < steps; ++t) ASSERT_FALSE(sim.step(*c, ratio_ctx(0.5), t)) << m;
+        for (int32_t t = 0; t < steps; ++t)
+            ASSERT_FALSE(sim.step(*c, ratio_ctx(0.5), t)) << m;
         EXPECT_EQ(sim.cache.pos[0].size(), 50u + steps) << m; // kept + t
     }
 }
 
 TEST(decode, ratio_one_never_evicts) {
     const std::vector<std::pair<const char*, nlohmann::json>> methods = {
-        {"streaming_llm", {{"decode_compression", true}}}, {"h2o", {{"decode_compression", true}}},
-        {"shotkv", {}}, {"pyramidinfer", {}}};
+        {"streaming_llm", {{"decode_compression", true}}},
+        {"h2o", {{"decode_compression", true}}},
+        {"shotkv", {}},
+        {"pyramidinfer", {}}};
     for (const auto& [m, p] : methods) {
         auto c = compressor_create(m, p);
         decode_sim sim(100, 2, range(0, 100));
-        for (int32_t t = 0; t < steps; ++t) ASSERT_FALSE(sim.step(*c, ratio_ctx(1.0), t)) << m;
+        for (int32_t t = 0; t < steps; ++t)
+            ASSERT_FALSE(sim.step(*c, ratio_ctx(1.0), t)) << m;
     }
 }

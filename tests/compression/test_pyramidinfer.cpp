@@ -33,9 +33,11 @@ TEST(pyramidinfer, plan_hand_checked) {
 TEST(pyramidinfer, min_ctx_rule_and_short_prompts) {
     // n=100: context 79, min_ctx 64. d=0.1: after layer 1 int(79 * 0.86820) = 68; after layer 2
     // int(68 * 0.55) = 37 <= 64, so all 68 stay.
-    EXPECT_EQ(pyramidinfer_make_plan(fixed_decay(0.1), 100, 4, 0.5).rows, (std::vector<int32_t>{100, 100, 89, 89}));
+    EXPECT_EQ(pyramidinfer_make_plan(fixed_decay(0.1), 100, 4, 0.5).rows,
+              (std::vector<int32_t>{100, 100, 89, 89}));
     // n=50: context 39 <= min_ctx: never reduced.
-    EXPECT_EQ(pyramidinfer_make_plan(fixed_decay(0.1), 50, 4, 0.5).rows, (std::vector<int32_t>(4, 50)));
+    EXPECT_EQ(pyramidinfer_make_plan(fixed_decay(0.1), 50, 4, 0.5).rows,
+              (std::vector<int32_t>(4, 50)));
     EXPECT_EQ(pyramidinfer_context_after(100, 64, 0.5), 100); // int(50) <= 64: keep all
     EXPECT_EQ(pyramidinfer_context_after(100, 64, 0.7), 70);
 }
@@ -48,20 +50,22 @@ TEST(pyramidinfer, ratio_mapping_picks_the_closest_achievable_fraction) {
     pyramidinfer_plan id = pyramidinfer_make_plan(p, 1000, 32, 1.0);
     EXPECT_EQ(id.decay, 1.0);
     EXPECT_EQ(id.rows, std::vector<int32_t>(32, 1000));
-    // The schedule cannot go below about half of the prompt for n=1000, L=32: the closest is reported.
+    // The schedule cannot go below about half of the prompt for n=1000, L=32: the closest is
+    // reported.
     EXPECT_GT(pyramidinfer_make_plan(p, 1000, 32, 0.1).kept_fraction, 0.45);
 }
 
 TEST(pyramidinfer, distance_weights_and_sinks_decide_rows) {
     // n=10, recent_ratio 0.2 -> recent block {7,8,9} (weights 1.0, 1.1, 1.2), context 0..6,
     // min_ctx 0, sinks 1; L=2, d=0.1: rho_1 = 0.55 -> keep int(7 * 0.55) = 3 context rows.
-    auto c = compressor_create("pyramidinfer", {{"min_ctx", 0}, {"sinks", 1}, {"match_ratio", false},
-                                                {"prefill_decay_ratio", 0.1}});
+    auto c = compressor_create(
+        "pyramidinfer",
+        {{"min_ctx", 0}, {"sinks", 1}, {"match_ratio", false}, {"prefill_decay_ratio", 0.1}});
     ASSERT_EQ(c->prefill_recent_rows(10), 3);
     std::vector<float> attn(3 * 10, 0.0f); // [recent row][column]
-    attn[0 * 10 + 5] = 1.0f;  // oldest row: weighted 1.0
-    attn[1 * 10 + 1] = 1.05f; // weighted 1.155
-    attn[2 * 10 + 6] = 0.9f;  // newest row: weighted 1.08 (unweighted it would lose to column 5)
+    attn[0 * 10 + 5] = 1.0f;               // oldest row: weighted 1.0
+    attn[1 * 10 + 1] = 1.05f;              // weighted 1.155
+    attn[2 * 10 + 6] = 0.9f; // newest row: weighted 1.08 (unweighted it would lose to column 5)
     attn[0 * 10 + 2] = 0.1f;
     const std::vector<int32_t> positions = range(0, 10);
     recent_rows_view v{1, 2, 10, &positions, 3, 1, 0, attn.data()};
@@ -84,19 +88,23 @@ TEST(pyramidinfer, row_dropping_prefill_is_nested_with_sinks_and_planned_counts)
     for (int32_t l = 0; l < L; ++l) {
         const std::vector<int32_t>& cur = rows_in.back();
         std::vector<float> attn((size_t)H * recent * cur.size());
-        for (float& x : attn) x = u(rng);
+        for (float& x : attn)
+            x = u(rng);
         for (int32_t h = 0; h < H; ++h) {
             for (int32_t i = 0; i < recent; ++i) {
-                for (int32_t j = 0; j < 4; ++j) attn[((size_t)h * recent + i) * cur.size() + j] = 0.0f; // sinks unattended
+                for (int32_t j = 0; j < 4; ++j)
+                    attn[((size_t)h * recent + i) * cur.size() + j] = 0.0f; // sinks unattended
             }
         }
         recent_rows_view v{l, L, n, &cur, recent, H, 0, attn.data()};
         std::vector<int32_t> idx = c->select_prefill_rows(ctx, v);
         ASSERT_TRUE(std::is_sorted(idx.begin(), idx.end()));
         std::vector<int32_t> next;
-        for (int32_t i : idx) next.push_back(cur.at(i));
+        for (int32_t i : idx)
+            next.push_back(cur.at(i));
         EXPECT_TRUE(std::includes(cur.begin(), cur.end(), next.begin(), next.end())); // nested
-        for (int32_t s = 0; s < 4; ++s) EXPECT_EQ(next[s], s) << "sink " << s << " after layer " << l;
+        for (int32_t s = 0; s < 4; ++s)
+            EXPECT_EQ(next[s], s) << "sink " << s << " after layer " << l;
         EXPECT_EQ(std::vector<int32_t>(next.end() - recent, next.end()), range(n - recent, n));
         rows_in.push_back(next);
     }

@@ -7,8 +7,8 @@
 
 namespace {
 
-const std::vector<std::string> all_methods = {"full_kv", "streaming_llm", "h2o", "snapkv",
-                                              "pyramidkv", "chunkkv", "pyramidinfer", "shotkv"};
+const std::vector<std::string> all_methods = {
+    "full_kv", "streaming_llm", "h2o", "snapkv", "pyramidkv", "chunkkv", "pyramidinfer", "shotkv"};
 
 std::string error_of(const std::function<void()>& f) {
     try {
@@ -21,7 +21,9 @@ std::string error_of(const std::function<void()>& f) {
 
 } // namespace
 
-TEST(registry, lists_the_eight_methods) { EXPECT_EQ(compressor_names(), all_methods); }
+TEST(registry, lists_the_eight_methods) {
+    EXPECT_EQ(compressor_names(), all_methods);
+}
 
 TEST(registry, unknown_method_lists_valid_names) {
     const std::string e = error_of([] { compressor_create("snap_kv", {}); });
@@ -39,13 +41,20 @@ TEST(registry, unknown_parameter_lists_valid_ones) {
 
 TEST(registry, bad_values_are_rejected_by_name) {
     const std::vector<std::pair<std::string, nlohmann::json>> bad = {
-        {"snapkv", {{"window", 0}}},           {"snapkv", {{"kernel", 4}}},
-        {"snapkv", {{"pooling", "median"}}},   {"snapkv", {{"gqa_mode", "kv_head_min"}}},
-        {"snapkv", {{"window", 7.5}}},         {"snapkv", {{"window", "8"}}},
-        {"h2o", {{"mask", "none"}}},           {"pyramidkv", {{"schedule", "linear"}}},
-        {"pyramidkv", {{"beta", 0}}},          {"chunkkv", {{"chunk", 0}}},
-        {"chunkkv", {{"scope", "global"}}},    {"shotkv", {{"fill", "greedy"}}},
-        {"shotkv", {{"decode_compression", 1}}}, {"pyramidinfer", {{"recent_ratio", 1.5}}},
+        {"snapkv", {{"window", 0}}},
+        {"snapkv", {{"kernel", 4}}},
+        {"snapkv", {{"pooling", "median"}}},
+        {"snapkv", {{"gqa_mode", "kv_head_min"}}},
+        {"snapkv", {{"window", 7.5}}},
+        {"snapkv", {{"window", "8"}}},
+        {"h2o", {{"mask", "none"}}},
+        {"pyramidkv", {{"schedule", "linear"}}},
+        {"pyramidkv", {{"beta", 0}}},
+        {"chunkkv", {{"chunk", 0}}},
+        {"chunkkv", {{"scope", "global"}}},
+        {"shotkv", {{"fill", "greedy"}}},
+        {"shotkv", {{"decode_compression", 1}}},
+        {"pyramidinfer", {{"recent_ratio", 1.5}}},
         {"streaming_llm", {{"sinks", -1}}}};
     for (const auto& [method, p] : bad) {
         const std::string key = p.begin().key();
@@ -55,8 +64,10 @@ TEST(registry, bad_values_are_rejected_by_name) {
 }
 
 TEST(registry, params_show_paper_defaults_and_the_decode_phase) {
-    EXPECT_EQ(compressor_create("snapkv", {})->params(),
-              (nlohmann::json{{"window", 8}, {"kernel", 7}, {"pooling", "maxpool"}, {"gqa_mode", "kv_head_mean"}}));
+    EXPECT_EQ(
+        compressor_create("snapkv", {})->params(),
+        (nlohmann::json{
+            {"window", 8}, {"kernel", 7}, {"pooling", "maxpool"}, {"gqa_mode", "kv_head_mean"}}));
     EXPECT_EQ(compressor_create("pyramidkv", {})->params()["beta"], 20);
     EXPECT_EQ(compressor_create("chunkkv", {})->params()["chunk"], 10);
     EXPECT_EQ(compressor_create("chunkkv", {})->params()["scope"], "per_layer");
@@ -64,7 +75,9 @@ TEST(registry, params_show_paper_defaults_and_the_decode_phase) {
     EXPECT_EQ(compressor_create("h2o", {})->params()["decode_compression"], false);
     EXPECT_EQ(compressor_create("shotkv", {})->params()["decode_compression"], true);
     EXPECT_EQ(compressor_create("pyramidinfer", {})->params()["decode_compression"], true);
-    EXPECT_EQ(compressor_create("h2o", {{"decode_compression", true}})->params()["decode_compression"], true);
+    EXPECT_EQ(
+        compressor_create("h2o", {{"decode_compression", true}})->params()["decode_compression"],
+        true);
     EXPECT_EQ(compressor_create("snapkv", {{"window", 16}})->needs().window_rows, 16);
     EXPECT_TRUE(compressor_create("h2o", {})->needs().column_sums);
 }
@@ -75,7 +88,8 @@ TEST(registry, every_method_rejects_bad_keep_ratios) {
     std::vector<token_span> spans = {{SEGMENT_QUESTION, 0, 64, -1}};
     for (const std::string& m : all_methods) {
         for (double r : {0.0, 1.5, -1.0}) {
-            const std::string e = error_of([&] { compressor_create(m, {})->select_prefill(ratio_ctx(r, &spans), f.view()); });
+            const std::string e = error_of(
+                [&] { compressor_create(m, {})->select_prefill(ratio_ctx(r, &spans), f.view()); });
             EXPECT_NE(e.find("keep_ratio"), std::string::npos) << m << " " << r << ": " << e;
         }
     }
@@ -91,7 +105,8 @@ struct matrix_case {
 
     matrix_case() {
         spans.push_back({SEGMENT_SYSTEM, 0, 20, -1});
-        for (int32_t s = 0; s < 10; ++s) spans.push_back({SEGMENT_SHOT, 20 + 25 * s, 45 + 25 * s, s});
+        for (int32_t s = 0; s < 10; ++s)
+            spans.push_back({SEGMENT_SHOT, 20 + 25 * s, 45 + 25 * s, s});
         spans.push_back({SEGMENT_QUESTION, 270, 300, -1});
         for (int32_t l = 0; l < L; ++l) {
             layers.emplace_back(n, H, G, 8);
@@ -111,17 +126,20 @@ struct matrix_case {
             f.positions = cur;
             layers[l] = f;
             std::vector<float> attn((size_t)H * recent * cur.size());
-            for (float& x : attn) x = u(rng);
+            for (float& x : attn)
+                x = u(rng);
             recent_rows_view v{l, L, n, &cur, recent, H, 0, attn.data()};
             std::vector<int32_t> next;
-            for (int32_t i : c.select_prefill_rows(ctx, v)) next.push_back(cur[i]);
+            for (int32_t i : c.select_prefill_rows(ctx, v))
+                next.push_back(cur[i]);
             cur = next;
         }
     }
 
     std::vector<layer_scores> views() const {
         std::vector<layer_scores> out;
-        for (int32_t l = 0; l < L; ++l) out.push_back(layers[l].view(l, L));
+        for (int32_t l = 0; l < L; ++l)
+            out.push_back(layers[l].view(l, L));
         return out;
     }
 };
@@ -144,23 +162,27 @@ TEST_P(method_ratio, selection_invariants) {
         kept.emplace_back();
         for (const std::vector<int32_t>& head : sel[l]) {
             EXPECT_TRUE(std::is_sorted(head.begin(), head.end()));
-            EXPECT_EQ(std::adjacent_find(head.begin(), head.end()), head.end()) << "duplicate position";
+            EXPECT_EQ(std::adjacent_find(head.begin(), head.end()), head.end())
+                << "duplicate position";
             ASSERT_FALSE(head.empty());
             EXPECT_GE(head.front(), 0);
             EXPECT_LT(head.back(), matrix_case::n);
             if (r == 1.0) {
                 EXPECT_EQ(head, range(0, matrix_case::n)) << "identity at ratio 1.0";
             }
-            if (method == "h2o" || method == "snapkv" || method == "pyramidkv" || method == "chunkkv") {
+            if (method == "h2o" || method == "snapkv" || method == "pyramidkv" ||
+                method == "chunkkv") {
                 const std::vector<int32_t> window = range(matrix_case::n - 8, matrix_case::n);
-                EXPECT_TRUE(std::includes(head.begin(), head.end(), window.begin(), window.end())) << "window kept";
+                EXPECT_TRUE(std::includes(head.begin(), head.end(), window.begin(), window.end()))
+                    << "window kept";
             }
             if (method == "chunkkv") {
                 // Past positions form whole chunks [10j, min(10j + 10, n - w)).
                 for (int32_t p : head) {
                     const int32_t lo = p / 10 * 10, hi = std::min(lo + 10, matrix_case::n - 8);
                     for (int32_t q = lo; p < matrix_case::n - 8 && q < hi; ++q) {
-                        EXPECT_TRUE(std::binary_search(head.begin(), head.end(), q)) << "chunk of " << p;
+                        EXPECT_TRUE(std::binary_search(head.begin(), head.end(), q))
+                            << "chunk of " << p;
                     }
                 }
             }
@@ -168,7 +190,8 @@ TEST_P(method_ratio, selection_invariants) {
                 // Non-shot tokens all kept; every shot all in or all out.
                 for (const token_span& sp : mc.spans) {
                     int32_t in = 0;
-                    for (int32_t q = sp.start; q < sp.end; ++q) in += std::binary_search(head.begin(), head.end(), q);
+                    for (int32_t q = sp.start; q < sp.end; ++q)
+                        in += std::binary_search(head.begin(), head.end(), q);
                     if (sp.kind == SEGMENT_SHOT) {
                         EXPECT_TRUE(in == 0 || in == sp.end - sp.start) << "shot " << sp.shot_id;
                     } else {
@@ -184,15 +207,18 @@ TEST_P(method_ratio, selection_invariants) {
     EXPECT_EQ(c->select_prefill_layers(ctx, mc.views()), sel) << "deterministic";
     if (r < 1.0 && method != "full_kv") {
         // A compressor that silently kept everything is caught.
-        std::vector<std::vector<int64_t>> all(matrix_case::L, std::vector<int64_t>(matrix_case::G, matrix_case::n));
+        std::vector<std::vector<int64_t>> all(matrix_case::L,
+                                              std::vector<int64_t>(matrix_case::G, matrix_case::n));
         EXPECT_THROW(compressor_check_kept(*c, ctx, matrix_case::n, all), std::runtime_error);
     }
 }
 
 INSTANTIATE_TEST_SUITE_P(all, method_ratio,
-                         ::testing::Combine(::testing::ValuesIn(compressor_names()), ::testing::Values(1.0, 0.5, 0.25, 0.1)),
+                         ::testing::Combine(::testing::ValuesIn(compressor_names()),
+                                            ::testing::Values(1.0, 0.5, 0.25, 0.1)),
                          [](const auto& info) {
-                             return std::get<0>(info.param) + "_" + std::to_string((int)(std::get<1>(info.param) * 100));
+                             return std::get<0>(info.param) + "_" +
+                                    std::to_string((int)(std::get<1>(info.param) * 100));
                          });
 
 TEST(prefill_plan, records_budget_and_pyramidinfer_achieved_ratio) {
@@ -202,7 +228,8 @@ TEST(prefill_plan, records_budget_and_pyramidinfer_achieved_ratio) {
     nlohmann::json pyr = compressor_create("pyramidkv", {})->prefill_plan(ratio_ctx(0.3), 1000, 32);
     EXPECT_EQ(pyr["kept_per_layer"][0], nlohmann::json::parse("[578, 578]"));
     EXPECT_EQ(pyr["kept_per_layer"][31], nlohmann::json::parse("[51, 51]"));
-    nlohmann::json inf = compressor_create("pyramidinfer", {})->prefill_plan(ratio_ctx(0.8), 1000, 32);
+    nlohmann::json inf =
+        compressor_create("pyramidinfer", {})->prefill_plan(ratio_ctx(0.8), 1000, 32);
     EXPECT_NEAR(inf["achieved_keep_ratio"].get<double>(), 0.8, 1e-3);
     EXPECT_LT(inf["prefill_decay_ratio"].get<double>(), 1.0);
 }

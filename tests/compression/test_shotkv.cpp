@@ -8,25 +8,29 @@ namespace {
 
 // n = 20: template [0,2) system [2,4) shot 0 [4,8) shot 1 [8,14) shot 2 [14,17) question [17,20).
 std::vector<token_span> simple_spans() {
-    return {{SEGMENT_TEMPLATE, 0, 2, -1}, {SEGMENT_SYSTEM, 2, 4, -1}, {SEGMENT_SHOT, 4, 8, 0},
-            {SEGMENT_SHOT, 8, 14, 1},     {SEGMENT_SHOT, 14, 17, 2}, {SEGMENT_QUESTION, 17, 20, -1}};
+    return {{SEGMENT_TEMPLATE, 0, 2, -1}, {SEGMENT_SYSTEM, 2, 4, -1},
+            {SEGMENT_SHOT, 4, 8, 0},      {SEGMENT_SHOT, 8, 14, 1},
+            {SEGMENT_SHOT, 14, 17, 2},    {SEGMENT_QUESTION, 17, 20, -1}};
 }
 
-// LongGenBench-like: Question_1 [2,4) Question_2 [4,6) Answer_1 [6,9) Answer_2 [9,12), question [12,16).
+// LongGenBench-like: Question_1 [2,4) Question_2 [4,6) Answer_1 [6,9) Answer_2 [9,12), question
+// [12,16).
 std::vector<token_span> interleaved_spans() {
     return {{SEGMENT_SYSTEM, 0, 2, -1}, {SEGMENT_SHOT, 2, 4, 0},  {SEGMENT_SHOT, 4, 6, 1},
             {SEGMENT_SHOT, 6, 9, 0},    {SEGMENT_SHOT, 9, 12, 1}, {SEGMENT_QUESTION, 12, 16, -1}};
 }
 
 // Token scores of the single window row: every token of shot i scores s[i].
-fake_layer shot_scores(int32_t n, const std::vector<token_span>& spans, const std::vector<float>& s, int32_t heads = 1,
-                       int32_t kv_heads = 1) {
+fake_layer shot_scores(int32_t n, const std::vector<token_span>& spans, const std::vector<float>& s,
+                       int32_t heads = 1, int32_t kv_heads = 1) {
     fake_layer f(n, heads, kv_heads, 1);
     std::vector<float> a((size_t)n, 0.0f);
     for (const token_span& sp : spans) {
-        for (int32_t t = sp.start; sp.kind == SEGMENT_SHOT && t < sp.end; ++t) a[t] = s[sp.shot_id];
+        for (int32_t t = sp.start; sp.kind == SEGMENT_SHOT && t < sp.end; ++t)
+            a[t] = s[sp.shot_id];
     }
-    for (int32_t h = 0; h < heads; ++h) f.set_window_sum(h, a);
+    for (int32_t h = 0; h < heads; ++h)
+        f.set_window_sum(h, a);
     return f;
 }
 
@@ -47,11 +51,14 @@ TEST(shotkv, layout_joins_non_contiguous_shots_by_id) {
 
 TEST(shotkv, first_fit_skips_a_misfit_and_continues) {
     auto spans = simple_spans();
-    // B = 14, |M| = 7 -> 7 shot tokens. By score: shot 0 (4 tokens) fits, shot 1 (6) does not, shot 2 (3) fits.
+    // B = 14, |M| = 7 -> 7 shot tokens. By score: shot 0 (4 tokens) fits, shot 1 (6) does not, shot
+    // 2 (3) fits.
     fake_layer f = shot_scores(20, spans, {3, 2, 1});
-    EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.7, &spans), f.view()), head_selection(1, concat(range(0, 8), range(14, 20))));
+    EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.7, &spans), f.view()),
+              head_selection(1, concat(range(0, 8), range(14, 20))));
     // stop_at_first_misfit ends the walk at shot 1.
-    EXPECT_EQ(shotkv({{"fill", "stop_at_first_misfit"}})->select_prefill(ratio_ctx(0.7, &spans), f.view()),
+    EXPECT_EQ(shotkv({{"fill", "stop_at_first_misfit"}})
+                  ->select_prefill(ratio_ctx(0.7, &spans), f.view()),
               head_selection(1, concat(range(0, 8), range(17, 20))));
 }
 
@@ -59,7 +66,8 @@ TEST(shotkv, shot_score_is_the_mean_not_the_sum) {
     auto spans = simple_spans();
     // Shot 0: 4 tokens x 1.2 (sum 4.8); shot 1: 6 tokens x 1.0 (sum 6). B = 13 -> 6 shot tokens.
     fake_layer f = shot_scores(20, spans, {1.2f, 1.0f, 0.5f});
-    EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.65, &spans), f.view()), head_selection(1, concat(range(0, 8), range(17, 20))));
+    EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.65, &spans), f.view()),
+              head_selection(1, concat(range(0, 8), range(17, 20))));
 }
 
 TEST(shotkv, swapping_two_shots_swaps_their_selection) {
@@ -72,14 +80,16 @@ TEST(shotkv, swapping_two_shots_swaps_their_selection) {
     EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.69, &spans), a.view())[0], with0);
     EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.69, &spans), b.view())[0], with1);
     fake_layer tie = shot_scores(16, spans, {1, 1});
-    EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.69, &spans), tie.view())[0], with0); // tie -> earlier shot
+    EXPECT_EQ(shotkv()->select_prefill(ratio_ctx(0.69, &spans), tie.view())[0],
+              with0); // tie -> earlier shot
 }
 
 TEST(shotkv, mandatory_tokens_over_budget_keep_exactly_the_mandatory_set) {
     auto spans = simple_spans();
     fake_layer f = shot_scores(20, spans, {3, 2, 1});
     auto c = shotkv();
-    EXPECT_EQ(c->select_prefill(ratio_ctx(0.1, &spans), f.view()), head_selection(1, concat(range(0, 4), range(17, 20))));
+    EXPECT_EQ(c->select_prefill(ratio_ctx(0.1, &spans), f.view()),
+              head_selection(1, concat(range(0, 4), range(17, 20))));
     kept_range over = c->expected_prefill_kept(ratio_ctx(0.1, &spans), 0, 1, 20);
     EXPECT_EQ(over.min, 7);
     EXPECT_EQ(over.max, 7);
@@ -92,8 +102,10 @@ TEST(shotkv, heads_are_summed_and_all_kv_heads_share_one_set) {
     auto spans = interleaved_spans();
     fake_layer f(16, 4, 2, 1);
     std::vector<float> h0(16, 0.0f), h1(16, 0.0f);
-    for (int t : {2, 3, 6, 7, 8}) h0[t] = 1.0f;  // heads 0, 2 favour shot 0 a little
-    for (int t : {4, 5, 9, 10, 11}) h1[t] = 3.0f; // heads 1, 3 favour shot 1 a lot
+    for (int t : {2, 3, 6, 7, 8})
+        h0[t] = 1.0f; // heads 0, 2 favour shot 0 a little
+    for (int t : {4, 5, 9, 10, 11})
+        h1[t] = 3.0f; // heads 1, 3 favour shot 1 a lot
     f.set_window_sum(0, h0);
     f.set_window_sum(2, h0);
     f.set_window_sum(1, h1);
@@ -110,10 +122,13 @@ TEST(shotkv, global_scope_sums_layers_into_one_selection) {
     fake_layer l0 = shot_scores(16, spans, {2, 1}), l1 = shot_scores(16, spans, {0, 3});
     std::vector<layer_scores> layers = {l0.view(0, 2), l1.view(1, 2)};
     auto per_layer = shotkv()->select_prefill_layers(ratio_ctx(0.69, &spans), layers);
-    EXPECT_TRUE(std::binary_search(per_layer[0][0].begin(), per_layer[0][0].end(), 2)); // layer 0: shot 0
-    EXPECT_TRUE(std::binary_search(per_layer[1][0].begin(), per_layer[1][0].end(), 4)); // layer 1: shot 1
+    EXPECT_TRUE(
+        std::binary_search(per_layer[0][0].begin(), per_layer[0][0].end(), 2)); // layer 0: shot 0
+    EXPECT_TRUE(
+        std::binary_search(per_layer[1][0].begin(), per_layer[1][0].end(), 4)); // layer 1: shot 1
     auto global = shotkv({{"scope", "global"}});
-    auto g = global->select_prefill_layers(ratio_ctx(0.69, &spans), layers); // sums: shot 0 = 2, shot 1 = 4
+    auto g = global->select_prefill_layers(ratio_ctx(0.69, &spans),
+                                           layers); // sums: shot 0 = 2, shot 1 = 4
     EXPECT_EQ(g[0], g[1]);
     EXPECT_EQ(g[0], per_layer[1]);
     EXPECT_THROW(global->select_prefill(ratio_ctx(0.69, &spans), l0.view()), std::logic_error);
@@ -123,9 +138,11 @@ TEST(shotkv, all_prompt_query_set_uses_column_sums) {
     auto spans = interleaved_spans();
     fake_layer f = shot_scores(16, spans, {2, 1}); // window favours shot 0
     std::vector<float> cs(16, 0.0f);
-    for (int t : {4, 5, 9, 10, 11}) cs[t] = 1.0f; // column sums favour shot 1
+    for (int t : {4, 5, 9, 10, 11})
+        cs[t] = 1.0f; // column sums favour shot 1
     f.set_column_sums(0, cs);
-    auto sel = shotkv({{"query_set", "all_prompt"}})->select_prefill(ratio_ctx(0.69, &spans), f.view());
+    auto sel =
+        shotkv({{"query_set", "all_prompt"}})->select_prefill(ratio_ctx(0.69, &spans), f.view());
     EXPECT_TRUE(std::binary_search(sel[0].begin(), sel[0].end(), 4));
     EXPECT_TRUE(shotkv({{"query_set", "all_prompt"}})->needs().column_sums);
 }
@@ -143,5 +160,6 @@ TEST(shotkv, bad_spans_are_rejected_by_index) {
             EXPECT_NE(std::string(e.what()).find("span"), std::string::npos) << e.what();
         }
     }
-    EXPECT_THROW(shotkv()->select_prefill(ratio_ctx(0.5), f.view()), std::invalid_argument); // no spans at all
+    EXPECT_THROW(shotkv()->select_prefill(ratio_ctx(0.5), f.view()),
+                 std::invalid_argument); // no spans at all
 }

@@ -6,17 +6,19 @@
 #include "compression/pyramidkv.h"
 #include "fixtures.h"
 
-static head_selection select(const std::string& method, const nlohmann::json& params, double r, const fake_layer& f,
-                             int32_t layer = 0, int32_t n_layers = 1) {
+static head_selection select(const std::string& method, const nlohmann::json& params, double r,
+                             const fake_layer& f, int32_t layer = 0, int32_t n_layers = 1) {
     return compressor_create(method, params)->select_prefill(ratio_ctx(r), f.view(layer, n_layers));
 }
 
 TEST(streaming_llm, exact_sets) {
     fake_layer f(20, 4, 2, 0);
-    EXPECT_EQ(select("streaming_llm", {}, 0.5, f), head_selection(2, concat(range(0, 4), range(14, 20))));
+    EXPECT_EQ(select("streaming_llm", {}, 0.5, f),
+              head_selection(2, concat(range(0, 4), range(14, 20))));
     EXPECT_EQ(select("streaming_llm", {}, 0.25, f), head_selection(2, concat(range(0, 4), {19})));
     EXPECT_EQ(select("streaming_llm", {}, 0.1, f), head_selection(2, range(0, 2)));
-    EXPECT_EQ(select("streaming_llm", {{"sinks", 2}}, 0.5, f), head_selection(2, concat(range(0, 2), range(12, 20))));
+    EXPECT_EQ(select("streaming_llm", {{"sinks", 2}}, 0.5, f),
+              head_selection(2, concat(range(0, 2), range(12, 20))));
 }
 
 TEST(h2o, keeps_top_column_sums_plus_window) {
@@ -25,7 +27,8 @@ TEST(h2o, keeps_top_column_sums_plus_window) {
     // B = 5, window 2 -> the 3 best of P = [0, 8): 9@2, 9@4, 7@6.
     EXPECT_EQ(select("h2o", {{"window", 2}}, 0.5, f), head_selection(1, {2, 4, 6, 8, 9}));
     f.set_column_sums(0, {9, 9, 9, 1, 0, 0, 0, 0, 0, 0});
-    EXPECT_EQ(select("h2o", {{"window", 2}}, 0.4, f), head_selection(1, {0, 1, 8, 9})); // tie -> lower
+    EXPECT_EQ(select("h2o", {{"window", 2}}, 0.4, f),
+              head_selection(1, {0, 1, 8, 9})); // tie -> lower
 }
 
 TEST(h2o, decode_initial_scores_are_group_sums_at_kept_positions) {
@@ -41,9 +44,11 @@ TEST(snapkv, pooling_changes_the_choice) {
     fake_layer f(10, 1, 1, 2);
     f.set_window_sum(0, {0, 0, 5, 0, 0, 0, 1, 0});
     // B = 5: 3 past tokens + window {8, 9}. Maxpool k=3 -> {0,5,5,5,0,1,1,1}.
-    EXPECT_EQ(select("snapkv", {{"window", 2}, {"kernel", 3}}, 0.5, f), head_selection(1, {1, 2, 3, 8, 9}));
+    EXPECT_EQ(select("snapkv", {{"window", 2}, {"kernel", 3}}, 0.5, f),
+              head_selection(1, {1, 2, 3, 8, 9}));
     // No pooling: 5@2, 1@6, then the lowest of the zeros.
-    EXPECT_EQ(select("snapkv", {{"window", 2}, {"pooling", "none"}}, 0.5, f), head_selection(1, {0, 2, 6, 8, 9}));
+    EXPECT_EQ(select("snapkv", {{"window", 2}, {"pooling", "none"}}, 0.5, f),
+              head_selection(1, {0, 2, 6, 8, 9}));
 }
 
 TEST(snapkv, small_budget_keeps_last_b_and_ratio_one_is_identity) {
@@ -58,7 +63,8 @@ TEST(gqa_modes, query_head_mode_selects_per_query_head) {
     f.set_window_sum(0, {5, 0, 0, 0, 0});
     f.set_window_sum(1, {0, 0, 0, 5, 0});
     const nlohmann::json p = {{"window", 1}, {"pooling", "none"}, {"gqa_mode", "query_head"}};
-    EXPECT_EQ(select("snapkv", p, 0.34, f), (head_selection{{0, 5}, {3, 5}})); // B = round(2.04) = 2
+    EXPECT_EQ(select("snapkv", p, 0.34, f),
+              (head_selection{{0, 5}, {3, 5}})); // B = round(2.04) = 2
     EXPECT_TRUE(compressor_create("snapkv", p)->needs().per_query_head);
 }
 
@@ -70,10 +76,12 @@ TEST(gqa_modes, mha_makes_every_mode_identical_and_mean_equals_sum) {
         for (double r : {0.5, 0.25}) {
             const head_selection base = select(method, {{"gqa_mode", "kv_head_mean"}}, r, mha);
             for (const char* mode : {"kv_head_max", "kv_head_sum", "query_head"}) {
-                EXPECT_EQ(select(method, {{"gqa_mode", mode}}, r, mha), base) << method << " " << mode;
+                EXPECT_EQ(select(method, {{"gqa_mode", mode}}, r, mha), base)
+                    << method << " " << mode;
             }
             EXPECT_EQ(select(method, {{"gqa_mode", "kv_head_mean"}}, r, gqa),
-                      select(method, {{"gqa_mode", "kv_head_sum"}}, r, gqa)) << method;
+                      select(method, {{"gqa_mode", "kv_head_sum"}}, r, gqa))
+                << method;
         }
     }
 }
@@ -84,7 +92,8 @@ TEST(token_methods, monotone_in_ratio_for_fixed_scores) {
     for (const char* method : {"snapkv", "h2o", "streaming_llm"}) {
         head_selection lo = select(method, {}, 0.2, f), hi = select(method, {}, 0.6, f);
         for (size_t h = 0; h < lo.size(); ++h) {
-            EXPECT_TRUE(std::includes(hi[h].begin(), hi[h].end(), lo[h].begin(), lo[h].end())) << method;
+            EXPECT_TRUE(std::includes(hi[h].begin(), hi[h].end(), lo[h].begin(), lo[h].end()))
+                << method;
         }
     }
 }
@@ -106,10 +115,12 @@ TEST(pyramidkv, kvcf_schedule_worked_example) {
 
 TEST(pyramidkv, snapkv_regime_and_clamped_top_layer) {
     // n < 2(B-w): n=100, r=0.6 -> B=60, m=52, 100 < 104 -> every layer keeps B.
-    for (int32_t l = 0; l < 4; ++l) EXPECT_EQ(pyramidkv_layer_budget(PYRAMID_KVCF, 0.6, 100, 8, 20, 4, l), 60);
+    for (int32_t l = 0; l < 4; ++l)
+        EXPECT_EQ(pyramidkv_layer_budget(PYRAMID_KVCF, 0.6, 100, 8, 20, 4, l), 60);
     // n=100, r=0.58 -> B=58, m=50; max=98 >= n-w=92 -> max=92, min=8, step=28: C = 92, 64, 36, 8.
     const int32_t want[] = {100, 72, 44, 16};
-    for (int32_t l = 0; l < 4; ++l) EXPECT_EQ(pyramidkv_layer_budget(PYRAMID_KVCF, 0.58, 100, 8, 20, 4, l), want[l]);
+    for (int32_t l = 0; l < 4; ++l)
+        EXPECT_EQ(pyramidkv_layer_budget(PYRAMID_KVCF, 0.58, 100, 8, 20, 4, l), want[l]);
 }
 
 TEST(pyramidkv, kvpress_schedule_variant) {
@@ -138,12 +149,13 @@ TEST(chunkkv, whole_aligned_chunks_and_the_short_tail_competes_with_its_sum) {
     // P = [0, 10), chunk 3: [0,3) [3,6) [6,9) [9,10). B = 6 -> k = 1 chunk.
     f.set_window_sum(0, {1, 1, 1, 0, 0, 0, 0, 0, 0, 2.5f});
     const nlohmann::json p = {{"window", 2}, {"chunk", 3}};
-    EXPECT_EQ(select("chunkkv", p, 0.5, f), head_selection(1, {0, 1, 2, 10, 11}));       // sums 3,0,0,2.5
+    EXPECT_EQ(select("chunkkv", p, 0.5, f), head_selection(1, {0, 1, 2, 10, 11})); // sums 3,0,0,2.5
     nlohmann::json mean = p;
     mean["agg"] = "mean";
-    EXPECT_EQ(select("chunkkv", mean, 0.5, f), head_selection(1, {9, 10, 11}));          // means 1,0,0,2.5
-    EXPECT_EQ(select("chunkkv", p, 0.75, f), head_selection(1, {0, 1, 2, 9, 10, 11}));   // B = 9 -> k = 2
-    EXPECT_EQ(select("chunkkv", p, 0.3, f), head_selection(1, {10, 11}));                // B = 4 -> k = 0
+    EXPECT_EQ(select("chunkkv", mean, 0.5, f), head_selection(1, {9, 10, 11})); // means 1,0,0,2.5
+    EXPECT_EQ(select("chunkkv", p, 0.75, f),
+              head_selection(1, {0, 1, 2, 9, 10, 11}));                   // B = 9 -> k = 2
+    EXPECT_EQ(select("chunkkv", p, 0.3, f), head_selection(1, {10, 11})); // B = 4 -> k = 0
 }
 
 TEST(chunkkv, per_layer_sums_heads_per_head_does_not) {
@@ -155,7 +167,8 @@ TEST(chunkkv, per_layer_sums_heads_per_head_does_not) {
     EXPECT_EQ(select("chunkkv", p, 0.5, f), head_selection(2, {0, 1, 2, 10, 11}));
     nlohmann::json ph = p;
     ph["scope"] = "per_head";
-    EXPECT_EQ(select("chunkkv", ph, 0.5, f), (head_selection{{0, 1, 2, 10, 11}, {6, 7, 8, 10, 11}}));
+    EXPECT_EQ(select("chunkkv", ph, 0.5, f),
+              (head_selection{{0, 1, 2, 10, 11}, {6, 7, 8, 10, 11}}));
 }
 
 TEST(chunkkv, index_reuse_copies_the_anchor_layer) {
@@ -166,6 +179,7 @@ TEST(chunkkv, index_reuse_copies_the_anchor_layer) {
     std::vector<layer_scores> layers = {a.view(0, 3), b.view(1, 3), b.view(2, 3)};
     auto sel = c->select_prefill_layers(ratio_ctx(0.5), layers);
     EXPECT_EQ(sel[1], sel[0]);
-    EXPECT_EQ(sel[2], compressor_create("chunkkv", {})->select_prefill(ratio_ctx(0.5), b.view(2, 3)));
+    EXPECT_EQ(sel[2],
+              compressor_create("chunkkv", {})->select_prefill(ratio_ctx(0.5), b.view(2, 3)));
     EXPECT_THROW(c->select_prefill(ratio_ctx(0.5), b.view(1, 3)), std::logic_error);
 }
