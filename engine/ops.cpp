@@ -237,26 +237,33 @@ float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 namespace {
 
-// Weight row loaders: 8 consecutive weights as floats.
+// Weight loaders: 8 consecutive weights of a row as floats.
 struct load_f32 {
-    const float* w;
-    __m256 operator()(int64_t r, int64_t cols, int64_t k) const { return _mm256_loadu_ps(w + r * cols + k); }
-    float scalar(int64_t r, int64_t cols, int64_t k) const { return w[r * cols + k]; }
+    using elem = float;
+    static __m256 at(const float* row, int64_t k) { return _mm256_loadu_ps(row + k); }
+    static float scalar(const float* row, int64_t k) { return row[k]; }
 };
 struct load_bf16 {
-    const uint16_t* w;
-    __m256 operator()(int64_t r, int64_t cols, int64_t k) const {
-        const __m128i h = _mm_loadu_si128((const __m128i*)(w + r * cols + k));
+    using elem = uint16_t;
+    static __m256 at(const uint16_t* row, int64_t k) {
+        const __m128i h = _mm_loadu_si128((const __m128i*)(row + k));
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     }
-    float scalar(int64_t r, int64_t cols, int64_t k) const { return bf16_to_fp32(w[r * cols + k]); }
+    static float scalar(const uint16_t* row, int64_t k) { return bf16_to_fp32(row[k]); }
 };
 
-// acc[r][b] += W[r][k..k+8) * x[b][k..k+8) over k in steps of 8, then a scalar tail.
+// acc[i][b] += W[r+i][k..k+8) * x[b][k..k+8) over k in steps of 8, then a scalar tail. Row and
+// input pointers are set up front so the loop needs one index (keeps general registers free).
 template <int R, int NB, typename Load>
-inline void tile_dense(const Load& load, int64_t cols, const float* x, int64_t ldx, float* y,
+inline void tile_dense(const typename Load::elem* w, int64_t cols, const float* x, int64_t ldx, float* y,
                        int64_t ldy, int64_t r) {
+    const typename Load::elem* wr[R];
+    const float* xb[NB];
     __m256 acc[R][NB];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) wr[i] = w + (r + i) * cols;
+#pragma GCC unroll 8
+    for (int b = 0; b < NB; ++b) xb[b] = x + b * ldx;
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
@@ -265,10 +272,10 @@ inline void tile_dense(const Load& load, int64_t cols, const float* x, int64_t l
     for (; k + 8 <= cols; k += 8) {
         __m256 wv[R];
 #pragma GCC unroll 8
-        for (int i = 0; i < R; ++i) wv[i] = load(r + i, cols, k);
+        for (int i = 0; i < R; ++i) wv[i] = Load::at(wr[i], k);
 #pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) {
-            const __m256 xv = _mm256_loadu_ps(x + b * ldx + k);
+            const __m256 xv = _mm256_loadu_ps(xb[b] + k);
 #pragma GCC unroll 8
             for (int i = 0; i < R; ++i) acc[i][b] = _mm256_fmadd_ps(wv[i], xv, acc[i][b]);
         }
@@ -277,7 +284,7 @@ inline void tile_dense(const Load& load, int64_t cols, const float* x, int64_t l
 #pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) {
             float s = hsum8(acc[i][b]);
-            for (int64_t t = k; t < cols; ++t) s += load.scalar(r + i, cols, t) * x[b * ldx + t];
+            for (int64_t t = k; t < cols; ++t) s += Load::scalar(wr[i], t) * xb[b][t];
             y[b * ldy + r + i] = s;
         }
 }
@@ -286,12 +293,12 @@ inline void tile_dense(const Load& load, int64_t cols, const float* x, int64_t l
 template <int NB> constexpr int dense_rows() { return NB <= 2 ? 4 : (NB == 3 ? 3 : 2); }
 
 template <int NB, typename Load>
-void rows_dense(const Load& load, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy,
+void rows_dense(const typename Load::elem* w, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy,
                 int64_t r0, int64_t r1) {
     constexpr int R = dense_rows<NB>();
     int64_t r = r0;
-    for (; r + R <= r1; r += R) tile_dense<R, NB>(load, cols, x, ldx, y, ldy, r);
-    for (; r < r1; ++r) tile_dense<1, NB>(load, cols, x, ldx, y, ldy, r);
+    for (; r + R <= r1; r += R) tile_dense<R, NB, Load>(w, cols, x, ldx, y, ldy, r);
+    for (; r < r1; ++r) tile_dense<1, NB, Load>(w, cols, x, ldx, y, ldy, r);
 }
 
 // Walks the rows in blocks small enough to stay in L2 and, within a block, the batch in groups of
@@ -313,10 +320,10 @@ void for_row_blocks_and_groups(int nb, int64_t r0, int64_t r1, const Rows& rows)
 }
 
 template <typename Load>
-void matvec_dense(const Load& load, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
+void matvec_dense(const typename Load::elem* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                   int64_t ldy, int64_t r0, int64_t r1) {
     for_row_blocks_and_groups(nb, r0, r1, [&](auto group, int b, int64_t a, int64_t e) {
-        rows_dense<decltype(group)::value>(load, cols, x + b * ldx, ldx, y + b * ldy, ldy, a, e);
+        rows_dense<decltype(group)::value, Load>(w, cols, x + b * ldx, ldx, y + b * ldy, ldy, a, e);
     });
 }
 
@@ -368,12 +375,12 @@ void rows_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const flo
 
 void matvec_f32(const float* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                 int64_t ldy, int64_t r0, int64_t r1) {
-    matvec_dense(load_f32{w}, cols, x, ldx, nb, y, ldy, r0, r1);
+    matvec_dense<load_f32>(w, cols, x, ldx, nb, y, ldy, r0, r1);
 }
 
 void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                  int64_t ldy, int64_t r0, int64_t r1) {
-    matvec_dense(load_bf16{w}, cols, x, ldx, nb, y, ldy, r0, r1);
+    matvec_dense<load_bf16>(w, cols, x, ldx, nb, y, ldy, r0, r1);
 }
 
 void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx,

@@ -98,16 +98,19 @@ void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y) {
                     (int)w.cols, w.f32, (int)w.cols, 0.0f, y, (int)w.rows);
         return;
     }
-    // Dequantize a block of rows at a time (small enough to stay in cache), then sgemm into the
-    // matching columns of y.
-    const int64_t block = 256;
-    std::vector<float> tmp((size_t)std::min(block, w.rows) * w.cols);
+    // Dequantize blocks of rows (up to 64 MiB of floats: whole matrices of a 1B-8B model in a few
+    // blocks, so sgemm runs on big operands and the hand-overs between our threads and OpenBLAS's
+    // stay few), then sgemm each block into the matching columns of y.
+    const int64_t block = std::max<int64_t>(1, (int64_t)(16 << 20) / w.cols);
+    static thread_local std::vector<float> scratch; // reused: no page faults per call
+    scratch.resize(std::max(scratch.size(), (size_t)(std::min(block, w.rows) * w.cols)));
+    float* tmp = scratch.data(); // the workers must see this thread's buffer, not their own
     for (int64_t r0 = 0; r0 < w.rows; r0 += block) {
         const int64_t nr = std::min(block, w.rows - r0);
         parallel_for(nr, [&](int64_t a, int64_t b) {
-            for (int64_t r = a; r < b; ++r) weight_row(w, r0 + r, tmp.data() + r * w.cols);
+            for (int64_t r = a; r < b; ++r) weight_row(w, r0 + r, tmp + r * w.cols);
         });
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nr, (int)w.cols, 1.0f, x,
-                    (int)w.cols, tmp.data(), (int)w.cols, 0.0f, y + r0, (int)w.rows);
+                    (int)w.cols, tmp, (int)w.cols, 0.0f, y + r0, (int)w.rows);
     }
 }
