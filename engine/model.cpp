@@ -66,6 +66,19 @@ void check_position(const kv_cache& cache, int32_t pos, const char* where) {
                                         " is not after cached position " + std::to_string(h.pos.back()));
 }
 
+// A cache that starts tracking scores after entries were appended gets zero scores for them; a
+// score vector of another length is a caller bug.
+void prepare_scores(kv_cache& cache, const char* where) {
+    if (!cache.track_scores) return;
+    for (kv_head_cache& h : cache.heads) {
+        if (h.score.size() == h.pos.size()) continue;
+        if (!h.score.empty())
+            throw std::invalid_argument(std::string(where) + ": cache head holds " + std::to_string(h.pos.size()) +
+                                        " entries but " + std::to_string(h.score.size()) + " scores");
+        h.score.assign(h.pos.size(), 0.0f);
+    }
+}
+
 // ---- shared layer pieces ----------------------------------------------------------------------------
 
 // y = x W^T for n rows. Decoding always uses our kernels (batch-invariant); prefill uses sgemm
@@ -225,6 +238,7 @@ void model_prefill(const model& m, kv_cache& cache, const std::vector<int32_t>& 
     check_cache(c, cache, where);
     check_position(cache, start_pos, where);
     for (int32_t t : tokens) check_token(c, t, where);
+    prepare_scores(cache, where);
     if (request.window_rows < 0 || request.recent_rows < 0)
         throw std::invalid_argument("model_prefill: window_rows and recent_rows must be >= 0");
     const bool capturing = request.window_rows > 0 || request.column_sums;
@@ -322,6 +336,7 @@ void model_decode(const model& m, std::vector<decode_slot>& batch, std::vector<f
         tokens[b] = s.token;
         pos[b] = s.pos;
     }
+    for (decode_slot& s : batch) prepare_scores(*s.cache, where);
 
     const int hd = c.head_dim;
     const int64_t q_dim = (int64_t)c.n_heads * hd, kv_dim = (int64_t)c.n_kv_heads * hd;

@@ -224,6 +224,18 @@ TEST(model, captures_are_consistent) {
     for (int h = 0; h < 2; ++h) after += std::accumulate(cache.at(1, h).score.begin(), cache.at(1, h).score.end(), 0.0);
     EXPECT_NEAR(after - before, H, 1e-4);
 
+    // Tracking switched on after the prefill starts from zero scores; a mismatched vector is refused.
+    kv_cache late = model_new_cache(*m);
+    prefill(*m, late, prompt(10, 4));
+    late.track_scores = true;
+    std::vector<decode_slot> s_late = {{&late, 3, 10}};
+    model_decode(*m, s_late, logits);
+    EXPECT_EQ(late.at(0, 1).score.size(), 11u);
+    EXPECT_NEAR(std::accumulate(late.at(0, 1).score.begin(), late.at(0, 1).score.end(), 0.0), 2.0, 1e-5);
+    late.at(0, 1).score.resize(3);
+    s_late = {{&late, 3, 11}};
+    EXPECT_THROW(model_decode(*m, s_late, logits), std::invalid_argument);
+
     // A short window captures the last rows of the same matrix.
     kv_cache c2 = model_new_cache(*m);
     prefill_capture_request small;
