@@ -290,7 +290,7 @@ inline void tile_dense(const typename Load::elem* w, int64_t cols, const float* 
 }
 
 // Register budget (16 ymm): R*NB accumulators + R weights + 1 input.
-template <int NB> constexpr int dense_rows() { return NB <= 2 ? 4 : (NB == 3 ? 3 : 2); }
+template <int NB> constexpr int dense_rows() { return NB <= 2 ? 4 : 3; }
 
 template <int NB, typename Load>
 void rows_dense(const typename Load::elem* w, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy,
