@@ -35,7 +35,8 @@ size_t trailing_space_start(const std::string& s) {
     size_t end = s.size();
     while (end > 0) {
         size_t begin = end - 1;
-        while (begin > 0 && (static_cast<unsigned char>(s[begin]) & 0xC0) == 0x80) --begin;
+        while (begin > 0 && (static_cast<unsigned char>(s[begin]) & 0xC0) == 0x80)
+            --begin;
         uint32_t cp = 0;
         if (utf8_decode(s, begin, cp) != end - begin || !unicode_is_whitespace(cp)) break;
         end = begin;
@@ -70,7 +71,9 @@ bool has_text(const segments& msg) {
     return false;
 }
 
-void append(segments& out, const segments& msg) { out.insert(out.end(), msg.begin(), msg.end()); }
+void append(segments& out, const segments& msg) {
+    out.insert(out.end(), msg.begin(), msg.end());
+}
 
 void add_assistant_prefix(segments& out, const task_prompt& p) {
     if (p.assistant_prefix.empty()) return;
@@ -84,8 +87,11 @@ segments apply_llama3(const task_prompt& p, bool with_date) {
     segments out;
     const bool system_block = with_date || has_text(p.system);
     if (system_block) {
-        add_template(out, std::string("<|start_header_id|>system<|end_header_id|>\n\n") +
-                              (with_date ? "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n" : ""));
+        add_template(out,
+                     std::string("<|start_header_id|>system<|end_header_id|>\n\n") +
+                         (with_date
+                              ? "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+                              : ""));
         append(out, trimmed(p.system, true, true));
         add_template(out, "<|eot_id|>");
     }
@@ -134,7 +140,8 @@ segments apply_plain(const task_prompt& p) {
     // concatenated as is, "...their number." + "Examples:" would read "number.Examples:".
     if (has_text(p.system) && has_text(p.user)) {
         std::string system_text;
-        for (const text_segment& s : p.system) system_text += s.text;
+        for (const text_segment& s : p.system)
+            system_text += s.text;
         if (system_text.back() != '\n') add_template(out, "\n\n");
     }
     append(out, p.user);
@@ -145,7 +152,8 @@ segments apply_plain(const task_prompt& p) {
 } // namespace
 
 const std::vector<std::string>& chat_template_names() {
-    static const std::vector<std::string> names = {"llama3", "llama3-nodate", "llama2", "mistral", "plain"};
+    static const std::vector<std::string> names = {"llama3", "llama3-nodate", "llama2", "mistral",
+                                                   "plain"};
     return names;
 }
 
@@ -156,6 +164,8 @@ std::vector<text_segment> chat_apply(const std::string& template_name, const tas
     if (template_name == "mistral") return apply_mistral(prompt);
     if (template_name == "plain") return apply_plain(prompt);
     std::string valid;
-    for (const std::string& n : chat_template_names()) valid += (valid.empty() ? "" : ", ") + n;
-    throw std::invalid_argument("unknown chat template '" + template_name + "' (valid: " + valid + ")");
+    for (const std::string& n : chat_template_names())
+        valid += (valid.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("unknown chat template '" + template_name + "' (valid: " + valid +
+                                ")");
 }

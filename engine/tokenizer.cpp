@@ -25,7 +25,8 @@ struct encode_state {
 };
 
 // Appends text to `out`, split at special tokens when `parse` is set.
-void split_specials(const tokenizer& tok, const std::string& text, bool parse, std::vector<fragment>& out) {
+void split_specials(const tokenizer& tok, const std::string& text, bool parse,
+                    std::vector<fragment>& out) {
     auto add_text = [&](size_t begin, size_t end) {
         if (begin == end) return;
         if (!out.empty() && out.back().special < 0) {
@@ -69,9 +70,9 @@ struct symbol {
 };
 
 struct merge_candidate {
-    double key;         // lower merges first (rank, or minus the score)
-    int32_t left;       // symbol index; lower (further left) first on ties
-    uint32_t left_len;  // lengths when queued: a candidate is stale once either side changed
+    double key;        // lower merges first (rank, or minus the score)
+    int32_t left;      // symbol index; lower (further left) first on ties
+    uint32_t left_len; // lengths when queued: a candidate is stale once either side changed
     uint32_t right_len;
     int32_t result;
     bool operator<(const merge_candidate& o) const { // std::priority_queue pops the largest
@@ -87,12 +88,15 @@ bool find_merge(const tokenizer& tok, int32_t a, int32_t b, double& key, int32_t
         if (it == tok.piece_ids.end()) return false;
         const int32_t type = tok.types[it->second];
         // As SentencePiece: control, unknown, byte and unused pieces are never merge results.
-        if (type != TOKEN_TYPE_NORMAL && type != TOKEN_TYPE_USER_DEFINED && type != TOKEN_TYPE_UNDEFINED) return false;
+        if (type != TOKEN_TYPE_NORMAL && type != TOKEN_TYPE_USER_DEFINED &&
+            type != TOKEN_TYPE_UNDEFINED)
+            return false;
         key = -static_cast<double>(tok.scores[it->second]);
         result = it->second;
         return true;
     }
-    const auto it = tok.merges.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
+    const auto it = tok.merges.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) |
+                                    static_cast<uint32_t>(b));
     if (it == tok.merges.end()) return false;
     key = it->second.rank;
     result = it->second.result;
@@ -109,7 +113,8 @@ void merge_word(const tokenizer& tok, std::vector<symbol>& syms, std::vector<int
         merge_candidate c{0.0, left, syms[left].len, syms[right].len, -1};
         if (find_merge(tok, syms[left].id, syms[right].id, c.key, c.result)) queue.push(c);
     };
-    for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) try_pair(i);
+    for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i)
+        try_pair(i);
 
     while (!queue.empty()) {
         const merge_candidate c = queue.top();
@@ -126,7 +131,8 @@ void merge_word(const tokenizer& tok, std::vector<symbol>& syms, std::vector<int
         try_pair(left.prev);
         try_pair(c.left);
     }
-    for (int32_t i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) out.push_back(syms[i].id);
+    for (int32_t i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next)
+        out.push_back(syms[i].id);
 }
 
 void push_symbol(std::vector<symbol>& syms, int32_t id, uint32_t len) {
@@ -147,10 +153,12 @@ void encode_spm_word(const tokenizer& tok, const std::string& word, std::vector<
         if (it != tok.piece_ids.end()) {
             push_symbol(syms, it->second, static_cast<uint32_t>(len));
         } else {
-            const bool have_bytes = std::all_of(word.begin() + i, word.begin() + i + len,
-                                                [&](char b) { return tok.byte_ids[static_cast<uint8_t>(b)] >= 0; });
+            const bool have_bytes =
+                std::all_of(word.begin() + i, word.begin() + i + len,
+                            [&](char b) { return tok.byte_ids[static_cast<uint8_t>(b)] >= 0; });
             if (have_bytes) {
-                for (size_t k = i; k < i + len; ++k) push_symbol(syms, tok.byte_ids[static_cast<uint8_t>(word[k])], 1);
+                for (size_t k = i; k < i + len; ++k)
+                    push_symbol(syms, tok.byte_ids[static_cast<uint8_t>(word[k])], 1);
             } else {
                 push_symbol(syms, tok.unk, static_cast<uint32_t>(len));
             }
@@ -168,7 +176,8 @@ void encode_byte_level(const tokenizer& tok, const std::string& text, std::vecto
     for (const auto& [begin, end] : chunks) {
         if (tok.ignore_merges) {
             mapped.clear();
-            for (size_t k = begin; k < end; ++k) mapped += gpt2_byte_to_char(static_cast<uint8_t>(text[k]));
+            for (size_t k = begin; k < end; ++k)
+                mapped += gpt2_byte_to_char(static_cast<uint8_t>(text[k]));
             const auto it = tok.piece_ids.find(mapped);
             if (it != tok.piece_ids.end()) {
                 out.push_back(it->second);
@@ -176,13 +185,15 @@ void encode_byte_level(const tokenizer& tok, const std::string& text, std::vecto
             }
         }
         syms.clear();
-        for (size_t k = begin; k < end; ++k) push_symbol(syms, tok.byte_ids[static_cast<uint8_t>(text[k])], 1);
+        for (size_t k = begin; k < end; ++k)
+            push_symbol(syms, tok.byte_ids[static_cast<uint8_t>(text[k])], 1);
         merge_word(tok, syms, out);
     }
 }
 
 // Text between special tokens.
-void encode_text(const tokenizer& tok, const std::string& text, encode_state& state, std::vector<int32_t>& out) {
+void encode_text(const tokenizer& tok, const std::string& text, encode_state& state,
+                 std::vector<int32_t>& out) {
     if (text.empty()) return;
     const bool prefix = (tok.prefix == PREFIX_ALWAYS && state.after_special) ||
                         (tok.prefix == PREFIX_FIRST && state.input_start);
@@ -236,7 +247,9 @@ void check_id(const tokenizer& tok, int32_t id) {
     }
 }
 
-bool is_special_type(int32_t type) { return type == TOKEN_TYPE_CONTROL || type == TOKEN_TYPE_UNKNOWN; }
+bool is_special_type(int32_t type) {
+    return type == TOKEN_TYPE_CONTROL || type == TOKEN_TYPE_UNKNOWN;
+}
 
 // The texts that are encoded segment by segment. Whitespace at a boundary goes where the
 // tokenizers attach it: newlines that start a segment to the previous one (Llama-3 joins
@@ -245,7 +258,8 @@ bool is_special_type(int32_t type) { return type == TOKEN_TYPE_CONTROL || type =
 std::vector<std::string> carried_texts(const std::vector<text_segment>& segments) {
     std::vector<std::string> texts;
     texts.reserve(segments.size());
-    for (const text_segment& s : segments) texts.push_back(s.text);
+    for (const text_segment& s : segments)
+        texts.push_back(s.text);
     for (size_t i = 1; i < texts.size(); ++i) {
         const size_t n = std::min(texts[i].find_first_not_of("\r\n"), texts[i].size());
         texts[i - 1] += texts[i].substr(0, n);
@@ -263,8 +277,8 @@ std::vector<std::string> carried_texts(const std::vector<text_segment>& segments
 
 // ---- construction helpers -------------------------------------------------------------------
 
-void tokenizer_add_merge(tokenizer& tok, const std::string& left, const std::string& right, int32_t rank,
-                         const std::string& where) {
+void tokenizer_add_merge(tokenizer& tok, const std::string& left, const std::string& right,
+                         int32_t rank, const std::string& where) {
     const auto l = tok.piece_ids.find(left);
     const auto r = tok.piece_ids.find(right);
     const auto m = tok.piece_ids.find(left + right);
@@ -272,14 +286,16 @@ void tokenizer_add_merge(tokenizer& tok, const std::string& left, const std::str
         throw std::runtime_error(tok.source + ": " + where + " ('" + left + "' '" + right +
                                  "'): a piece of the merge is not in the vocabulary");
     }
-    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) | static_cast<uint32_t>(r->second);
+    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) |
+                         static_cast<uint32_t>(r->second);
     tok.merges.emplace(key, merge_rule{rank, m->second}); // the first (best) rank of a pair wins
 }
 
 void tokenizer_index_pieces(tokenizer& tok) {
     tok.piece_ids.clear();
     tok.piece_ids.reserve(tok.pieces.size());
-    for (size_t i = 0; i < tok.pieces.size(); ++i) tok.piece_ids.emplace(tok.pieces[i], static_cast<int32_t>(i));
+    for (size_t i = 0; i < tok.pieces.size(); ++i)
+        tok.piece_ids.emplace(tok.pieces[i], static_cast<int32_t>(i));
 }
 
 void tokenizer_finalize(tokenizer& tok) {
@@ -287,17 +303,18 @@ void tokenizer_finalize(tokenizer& tok) {
     if (n == 0) throw std::runtime_error(tok.source + ": empty vocabulary");
     if (tok.types.empty()) tok.types.assign(n, TOKEN_TYPE_NORMAL);
     if (tok.types.size() != n) {
-        throw std::runtime_error(tok.source + ": " + std::to_string(tok.types.size()) + " token types for " +
-                                 std::to_string(n) + " tokens");
+        throw std::runtime_error(tok.source + ": " + std::to_string(tok.types.size()) +
+                                 " token types for " + std::to_string(n) + " tokens");
     }
     if (tok.model == TOKENIZER_MODEL_SPM && tok.scores.size() != n) {
-        throw std::runtime_error(tok.source + ": " + std::to_string(tok.scores.size()) + " scores for " +
-                                 std::to_string(n) + " tokens");
+        throw std::runtime_error(tok.source + ": " + std::to_string(tok.scores.size()) +
+                                 " scores for " + std::to_string(n) + " tokens");
     }
-    for (const auto& [name, id] : {std::pair<const char*, int32_t>{"bos", tok.bos}, {"eos", tok.eos}, {"unk", tok.unk}}) {
+    for (const auto& [name, id] :
+         {std::pair<const char*, int32_t>{"bos", tok.bos}, {"eos", tok.eos}, {"unk", tok.unk}}) {
         if (id < -1 || id >= static_cast<int32_t>(n)) {
-            throw std::runtime_error(tok.source + ": " + name + " id " + std::to_string(id) + " out of range [0, " +
-                                     std::to_string(n) + ")");
+            throw std::runtime_error(tok.source + ": " + name + " id " + std::to_string(id) +
+                                     " out of range [0, " + std::to_string(n) + ")");
         }
     }
     if (tok.piece_ids.empty()) tokenizer_index_pieces(tok);
@@ -314,19 +331,23 @@ void tokenizer_finalize(tokenizer& tok) {
         const auto it = tok.piece_ids.find(key);
         if (it != tok.piece_ids.end()) tok.byte_ids[b] = it->second;
         if (tok.model == TOKENIZER_MODEL_BPE_BYTE_LEVEL && tok.byte_ids[b] < 0) {
-            throw std::runtime_error(tok.source + ": byte-level vocabulary lacks the token for byte " + std::to_string(b));
+            throw std::runtime_error(tok.source +
+                                     ": byte-level vocabulary lacks the token for byte " +
+                                     std::to_string(b));
         }
     }
 
     tok.special_ids.clear();
     for (size_t i = 0; i < n; ++i) {
         const int32_t type = tok.types[i];
-        if ((type == TOKEN_TYPE_CONTROL || type == TOKEN_TYPE_USER_DEFINED) && !tok.pieces[i].empty()) {
+        if ((type == TOKEN_TYPE_CONTROL || type == TOKEN_TYPE_USER_DEFINED) &&
+            !tok.pieces[i].empty()) {
             tok.special_ids.push_back(static_cast<int32_t>(i));
         }
     }
-    std::stable_sort(tok.special_ids.begin(), tok.special_ids.end(),
-                     [&](int32_t a, int32_t b) { return tok.pieces[a].size() > tok.pieces[b].size(); });
+    std::stable_sort(tok.special_ids.begin(), tok.special_ids.end(), [&](int32_t a, int32_t b) {
+        return tok.pieces[a].size() > tok.pieces[b].size();
+    });
 
     auto lookup = [&](const char* text) {
         const auto it = tok.piece_ids.find(text);
@@ -336,13 +357,15 @@ void tokenizer_finalize(tokenizer& tok) {
     if (tok.eot < 0) tok.eot = lookup("<|im_end|>");
     tok.eog_ids.clear();
     for (int32_t id : {tok.eos, tok.eot, lookup("<|eom_id|>"), lookup("<|end_of_text|>")}) {
-        if (id >= 0 && std::find(tok.eog_ids.begin(), tok.eog_ids.end(), id) == tok.eog_ids.end()) tok.eog_ids.push_back(id);
+        if (id >= 0 && std::find(tok.eog_ids.begin(), tok.eog_ids.end(), id) == tok.eog_ids.end())
+            tok.eog_ids.push_back(id);
     }
 }
 
 // ---- encoding ---------------------------------------------------------------------------------
 
-std::vector<int32_t> tokenizer_encode(const tokenizer& tok, const std::string& text, bool add_bos, bool parse_special) {
+std::vector<int32_t> tokenizer_encode(const tokenizer& tok, const std::string& text, bool add_bos,
+                                      bool parse_special) {
     std::vector<int32_t> out;
     if (add_bos && tok.bos >= 0) out.push_back(tok.bos);
     std::vector<fragment> frags;
@@ -352,7 +375,8 @@ std::vector<int32_t> tokenizer_encode(const tokenizer& tok, const std::string& t
     return out;
 }
 
-tokenized_prompt tokenizer_encode_segments(const tokenizer& tok, const std::vector<text_segment>& segments,
+tokenized_prompt tokenizer_encode_segments(const tokenizer& tok,
+                                           const std::vector<text_segment>& segments,
                                            bool add_bos) {
     tokenized_prompt p;
     if (add_bos && tok.bos >= 0) {
@@ -367,14 +391,17 @@ tokenized_prompt tokenizer_encode_segments(const tokenizer& tok, const std::vect
         split_specials(tok, texts[i], segments[i].kind == SEGMENT_TEMPLATE, frags);
         const auto start = static_cast<int32_t>(p.tokens.size());
         encode_fragments(tok, frags, state, p.tokens);
-        p.spans.push_back({segments[i].kind, start, static_cast<int32_t>(p.tokens.size()), segments[i].shot_id});
+        p.spans.push_back(
+            {segments[i].kind, start, static_cast<int32_t>(p.tokens.size()), segments[i].shot_id});
     }
     return p;
 }
 
-segment_check tokenizer_check_segments(const tokenizer& tok, const std::vector<text_segment>& segments, bool add_bos) {
+segment_check tokenizer_check_segments(const tokenizer& tok,
+                                       const std::vector<text_segment>& segments, bool add_bos) {
     std::vector<fragment> frags; // split_specials joins adjacent text across segments
-    for (const text_segment& s : segments) split_specials(tok, s.text, s.kind == SEGMENT_TEMPLATE, frags);
+    for (const text_segment& s : segments)
+        split_specials(tok, s.text, s.kind == SEGMENT_TEMPLATE, frags);
     std::vector<int32_t> whole;
     if (add_bos && tok.bos >= 0) whole.push_back(tok.bos);
     encode_state state;
@@ -431,7 +458,8 @@ std::string tokenizer_piece(const tokenizer& tok, int32_t id) {
     return out;
 }
 
-std::string tokenizer_decode(const tokenizer& tok, const std::vector<int32_t>& ids, bool render_special) {
+std::string tokenizer_decode(const tokenizer& tok, const std::vector<int32_t>& ids,
+                             bool render_special) {
     std::string out;
     encode_state state; // mirrors the encoder: where it put a prefix space, remove one
     for (int32_t id : ids) {
@@ -446,7 +474,8 @@ std::string tokenizer_decode(const tokenizer& tok, const std::vector<int32_t>& i
         const bool prefixed = (tok.prefix == PREFIX_ALWAYS && state.after_special) ||
                               (tok.prefix == PREFIX_FIRST && state.input_start);
         if (prefixed && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
-        state.after_special = tok.types[id] == TOKEN_TYPE_USER_DEFINED; // matched like a special token
+        state.after_special =
+            tok.types[id] == TOKEN_TYPE_USER_DEFINED; // matched like a special token
         state.input_start = false;
         out += piece;
     }
@@ -455,11 +484,21 @@ std::string tokenizer_decode(const tokenizer& tok, const std::vector<int32_t>& i
 
 // ---- vocabulary -------------------------------------------------------------------------------
 
-int32_t tokenizer_n_vocab(const tokenizer& tok) { return static_cast<int32_t>(tok.pieces.size()); }
-int32_t tokenizer_bos(const tokenizer& tok) { return tok.bos; }
-int32_t tokenizer_eos(const tokenizer& tok) { return tok.eos; }
-int32_t tokenizer_eot(const tokenizer& tok) { return tok.eot; }
-bool tokenizer_add_bos(const tokenizer& tok) { return tok.add_bos; }
+int32_t tokenizer_n_vocab(const tokenizer& tok) {
+    return static_cast<int32_t>(tok.pieces.size());
+}
+int32_t tokenizer_bos(const tokenizer& tok) {
+    return tok.bos;
+}
+int32_t tokenizer_eos(const tokenizer& tok) {
+    return tok.eos;
+}
+int32_t tokenizer_eot(const tokenizer& tok) {
+    return tok.eot;
+}
+bool tokenizer_add_bos(const tokenizer& tok) {
+    return tok.add_bos;
+}
 
 bool tokenizer_is_eog(const tokenizer& tok, int32_t id) {
     return std::find(tok.eog_ids.begin(), tok.eog_ids.end(), id) != tok.eog_ids.end();
@@ -482,9 +521,12 @@ int32_t tokenizer_token_type(const tokenizer& tok, int32_t id) {
 
 const char* tokenizer_model_name(const tokenizer& tok) {
     switch (tok.model) {
-    case TOKENIZER_MODEL_SPM: return "spm";
-    case TOKENIZER_MODEL_BPE_BYTE_LEVEL: return "bpe-byte-level";
-    case TOKENIZER_MODEL_BPE_METASPACE: return "bpe-metaspace";
+    case TOKENIZER_MODEL_SPM:
+        return "spm";
+    case TOKENIZER_MODEL_BPE_BYTE_LEVEL:
+        return "bpe-byte-level";
+    case TOKENIZER_MODEL_BPE_METASPACE:
+        return "bpe-metaspace";
     }
     return "unknown";
 }

@@ -27,10 +27,11 @@ enum token_type : int32_t {
     TOKEN_TYPE_UNDEFINED = 0,
     TOKEN_TYPE_NORMAL = 1,
     TOKEN_TYPE_UNKNOWN = 2,
-    TOKEN_TYPE_CONTROL = 3,      // BOS, EOS, chat headers: matched only with parse_special
-    TOKEN_TYPE_USER_DEFINED = 4, // added tokens that are not special: also matched only with parse_special
+    TOKEN_TYPE_CONTROL = 3, // BOS, EOS, chat headers: matched only with parse_special
+    TOKEN_TYPE_USER_DEFINED =
+        4, // added tokens that are not special: also matched only with parse_special
     TOKEN_TYPE_UNUSED = 5,
-    TOKEN_TYPE_BYTE = 6,         // <0xNN> byte-fallback tokens
+    TOKEN_TYPE_BYTE = 6, // <0xNN> byte-fallback tokens
 };
 
 // ---- construction -------------------------------------------------------------------------
@@ -108,12 +109,14 @@ segment_check tokenizer_check_segments(const tokenizer& tok,
 // ---- vocabulary ---------------------------------------------------------------------------
 
 int32_t tokenizer_n_vocab(const tokenizer& tok);
-int32_t tokenizer_bos(const tokenizer& tok); // -1 when absent
-int32_t tokenizer_eos(const tokenizer& tok); // -1 when absent
-int32_t tokenizer_eot(const tokenizer& tok); // end of turn (<|eot_id|>); -1 when absent
+int32_t tokenizer_bos(const tokenizer& tok);  // -1 when absent
+int32_t tokenizer_eos(const tokenizer& tok);  // -1 when absent
+int32_t tokenizer_eot(const tokenizer& tok);  // end of turn (<|eot_id|>); -1 when absent
 bool tokenizer_add_bos(const tokenizer& tok); // whether the model expects BOS at the start
-bool tokenizer_is_eog(const tokenizer& tok, int32_t id); // ends generation: eos, eot, eom, end_of_text
-int32_t tokenizer_token_id(const tokenizer& tok, const std::string& text); // exact piece; -1 if none
+bool tokenizer_is_eog(const tokenizer& tok,
+                      int32_t id); // ends generation: eos, eot, eom, end_of_text
+int32_t tokenizer_token_id(const tokenizer& tok,
+                           const std::string& text); // exact piece; -1 if none
 const std::string& tokenizer_token_text(const tokenizer& tok, int32_t id); // piece as stored
 int32_t tokenizer_token_type(const tokenizer& tok, int32_t id);
 const char* tokenizer_model_name(const tokenizer& tok); // "spm", "bpe-byte-level", "bpe-metaspace"

@@ -35,8 +35,8 @@ struct tokenizer {
     std::vector<std::string> pieces; // [n_vocab] token text as stored (byte-level: GPT-2 chars)
     std::vector<float> scores;       // [n_vocab] SPM merge priority; empty for rank models
     std::vector<int32_t> types;      // [n_vocab] token_type
-    std::unordered_map<std::string, int32_t> piece_ids;  // text -> id (first id wins on duplicates)
-    std::unordered_map<uint64_t, merge_rule> merges;     // rank models: (left << 32 | right) -> rule
+    std::unordered_map<std::string, int32_t> piece_ids; // text -> id (first id wins on duplicates)
+    std::unordered_map<uint64_t, merge_rule> merges;    // rank models: (left << 32 | right) -> rule
 
     int32_t bos = -1, eos = -1, eot = -1, unk = -1;
     bool add_bos = true;
@@ -46,7 +46,8 @@ struct tokenizer {
     bool ignore_merges = false;        // a whole pre-token found in the vocab is taken as is
 
     // Derived by tokenizer_finalize:
-    std::vector<int32_t> byte_ids;    // [256] byte-level: token of each byte; others: <0xNN> (-1 if none)
+    std::vector<int32_t>
+        byte_ids; // [256] byte-level: token of each byte; others: <0xNN> (-1 if none)
     std::vector<int32_t> special_ids; // control and user-defined tokens, longest text first
     std::vector<int32_t> eog_ids;     // tokens that end generation
 };
@@ -66,8 +67,8 @@ void tokenizer_add_merge(tokenizer& tok, const std::string& left, const std::str
 // ---- byte-level helpers (engine/tokenizer_pretok.cpp) --------------------------------------
 
 // Splits text into pre-tokens with the Llama-3 regex
-// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-// as [begin, end) byte ranges covering the text.
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ as [begin, end) byte ranges covering the text.
 void llama3_pretokenize(const std::string& text, std::vector<std::pair<size_t, size_t>>& chunks);
 
 // GPT-2 byte-to-unicode mapping: the UTF-8 text of the character standing for byte b, and the

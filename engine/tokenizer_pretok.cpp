@@ -14,11 +14,19 @@ struct pretok_char {
     size_t offset; // byte offset in the text
 };
 
-bool is_newline(uint32_t cp) { return cp == '\r' || cp == '\n'; }
-bool is_letter(uint32_t cp) { return unicode_classify(cp) == UNICODE_LETTER; }
-bool is_number(uint32_t cp) { return unicode_classify(cp) == UNICODE_NUMBER; }
+bool is_newline(uint32_t cp) {
+    return cp == '\r' || cp == '\n';
+}
+bool is_letter(uint32_t cp) {
+    return unicode_classify(cp) == UNICODE_LETTER;
+}
+bool is_number(uint32_t cp) {
+    return unicode_classify(cp) == UNICODE_NUMBER;
+}
 // [^\s\p{L}\p{N}]
-bool is_symbol(uint32_t cp) { return !unicode_is_whitespace(cp) && unicode_classify(cp) == UNICODE_OTHER; }
+bool is_symbol(uint32_t cp) {
+    return !unicode_is_whitespace(cp) && unicode_classify(cp) == UNICODE_OTHER;
+}
 
 // Case-insensitive ASCII letter of a contraction; U+017F (long s) folds to 's' as in Unicode
 // case folding.
@@ -39,7 +47,8 @@ size_t match_at(const std::vector<pretok_char>& c, size_t i) {
         if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
         if (i + 2 < n) {
             const uint32_t b = fold(at(i + 2));
-            if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+            if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+                return 3;
         }
     }
     // [^\r\n\p{L}\p{N}]?\p{L}+
@@ -47,28 +56,33 @@ size_t match_at(const std::vector<pretok_char>& c, size_t i) {
         size_t j = i;
         if (!is_letter(at(i)) && !is_number(at(i)) && !is_newline(at(i))) j = i + 1;
         if (j < n && is_letter(at(j))) {
-            while (j < n && is_letter(at(j))) ++j;
+            while (j < n && is_letter(at(j)))
+                ++j;
             return j - i;
         }
     }
     // \p{N}{1,3}
     if (is_number(at(i))) {
         size_t j = i;
-        while (j < n && j - i < 3 && is_number(at(j))) ++j;
+        while (j < n && j - i < 3 && is_number(at(j)))
+            ++j;
         return j - i;
     }
     // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
     {
         size_t j = (at(i) == ' ' && i + 1 < n && is_symbol(at(i + 1))) ? i + 1 : i;
         if (j < n && is_symbol(at(j))) {
-            while (j < n && is_symbol(at(j))) ++j;
-            while (j < n && is_newline(at(j))) ++j;
+            while (j < n && is_symbol(at(j)))
+                ++j;
+            while (j < n && is_newline(at(j)))
+                ++j;
             return j - i;
         }
     }
     // Whitespace: \s*[\r\n]+ | \s+(?!\S) | \s+
     size_t end = i;
-    while (end < n && unicode_is_whitespace(at(end))) ++end;
+    while (end < n && unicode_is_whitespace(at(end)))
+        ++end;
     if (end > i) {
         // \s*[\r\n]+ backtracks to the last newline of the run.
         for (size_t k = end; k > i; --k) {
@@ -122,7 +136,9 @@ void llama3_pretokenize(const std::string& text, std::vector<std::pair<size_t, s
     }
 }
 
-const std::string& gpt2_byte_to_char(uint8_t b) { return gpt2().byte_to_char[b]; }
+const std::string& gpt2_byte_to_char(uint8_t b) {
+    return gpt2().byte_to_char[b];
+}
 
 int32_t gpt2_char_to_byte(uint32_t cp) {
     const auto it = gpt2().char_to_byte.find(cp);

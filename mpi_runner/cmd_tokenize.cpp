@@ -18,9 +18,11 @@ namespace {
 // Tokenizer files are loaded directly; anything else is opened as a model.
 std::shared_ptr<tokenizer> load_tokenizer(const std::string& path) {
     namespace fs = std::filesystem;
-    const bool tokenizer_folder = fs::is_directory(path) && !fs::exists(fs::path(path) / "config.json");
+    const bool tokenizer_folder =
+        fs::is_directory(path) && !fs::exists(fs::path(path) / "config.json");
     const std::string name = fs::path(path).filename().string();
-    const bool tokenizer_file = name.ends_with(".json") || name.ends_with(".json.gz") || name.ends_with(".bin");
+    const bool tokenizer_file =
+        name.ends_with(".json") || name.ends_with(".json.gz") || name.ends_with(".bin");
     if (tokenizer_folder || tokenizer_file) return tokenizer_load(path);
     model_file mf = model_file_open(path);
     if (!mf.tok) throw std::runtime_error(path + ": the model carries no tokenizer");
@@ -59,9 +61,11 @@ int cmd_tokenize(int argc, char** argv) {
     }
     try {
         const std::shared_ptr<tokenizer> tok = load_tokenizer(model_path);
-        const std::vector<int32_t> ids = tokenizer_encode(*tok, text, tokenizer_add_bos(*tok) && !no_bos, special);
+        const std::vector<int32_t> ids =
+            tokenizer_encode(*tok, text, tokenizer_add_bos(*tok) && !no_bos, special);
         std::string line;
-        for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+        for (size_t i = 0; i < ids.size(); ++i)
+            line += (i ? " " : "") + std::to_string(ids[i]);
         std::printf("%s\n", line.c_str());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "kvsweep tokenize: %s\n", e.what());

@@ -27,18 +27,24 @@ void check_task(const std::string& name, bool instruct) {
     const std::vector<task_item> items = task_get(name).load(opt);
     ASSERT_FALSE(items.empty()) << name;
     const std::vector<std::pair<std::string, const tokenizer*>> pairs =
-        instruct ? std::vector<std::pair<std::string, const tokenizer*>>{{"llama3", &llama3_tok()}, {"mistral", &mistral_tok()}}
-                 : std::vector<std::pair<std::string, const tokenizer*>>{{"plain", &llama3_tok()}, {"plain", &mistral_tok()}};
+        instruct
+            ? std::vector<std::pair<std::string, const tokenizer*>>{{"llama3", &llama3_tok()},
+                                                                    {"mistral", &mistral_tok()}}
+            : std::vector<std::pair<std::string, const tokenizer*>>{{"plain", &llama3_tok()},
+                                                                    {"plain", &mistral_tok()}};
     for (const task_item& item : items) {
         for (const auto& [templ, tok] : pairs) {
             const std::vector<text_segment> segs = chat_apply(templ, item.prompt);
             const segment_check c = tokenizer_check_segments(*tok, segs, true);
             if (c.equal) continue;
             std::string whole_text;
-            for (const text_segment& s : segs) whole_text += s.text;
+            for (const text_segment& s : segs)
+                whole_text += s.text;
             const std::vector<int32_t> seg_ids = tokenizer_encode_segments(*tok, segs, true).tokens;
-            ADD_FAILURE() << name << " item " << item.id << " / " << templ << " / " << tokenizer_model_name(*tok)
-                          << ": segment-wise ids differ from the whole prompt at token " << c.first_mismatch
+            ADD_FAILURE() << name << " item " << item.id << " / " << templ << " / "
+                          << tokenizer_model_name(*tok)
+                          << ": segment-wise ids differ from the whole prompt at token "
+                          << c.first_mismatch
                           << "\n segmented: " << around(*tok, seg_ids, c.first_mismatch);
         }
     }
@@ -51,7 +57,8 @@ TEST(task_prompts, segment_boundaries_match_whole_prompt) {
             check_task(name, true);
             check_task(name, false);
         } catch (const std::exception& e) {
-            // JailBreakV-28K is not staged (see the shared data README); any other load error fails.
+            // JailBreakV-28K is not staged (see the shared data README); any other load error
+            // fails.
             if (name == "jailbreakv") {
                 std::printf("skipped %s: %s\n", name.c_str(), e.what());
                 continue;

@@ -12,7 +12,8 @@ namespace {
 
 std::string show(const std::vector<int32_t>& ids) {
     std::string s;
-    for (int32_t id : ids) s += std::to_string(id) + " ";
+    for (int32_t id : ids)
+        s += std::to_string(id) + " ";
     return s;
 }
 
@@ -27,9 +28,15 @@ void expect_fixture(const tokenizer& tok, const std::string& name) {
     }
 }
 
-TEST(tokenizer, llama3_matches_lenml_fixtures) { expect_fixture(llama3_tok(), "llama3_2"); }
-TEST(tokenizer, mistral_matches_lenml_fixtures) { expect_fixture(mistral_tok(), "llama2"); }
-TEST(tokenizer, tok512_matches_llama2c_reference) { expect_fixture(tok512(), "tok512"); }
+TEST(tokenizer, llama3_matches_lenml_fixtures) {
+    expect_fixture(llama3_tok(), "llama3_2");
+}
+TEST(tokenizer, mistral_matches_lenml_fixtures) {
+    expect_fixture(mistral_tok(), "llama2");
+}
+TEST(tokenizer, tok512_matches_llama2c_reference) {
+    expect_fixture(tok512(), "tok512");
+}
 
 TEST(tokenizer, round_trip_decode_encode) {
     const std::vector<fixture_case> cases = load_fixture("llama3_2");
@@ -37,7 +44,9 @@ TEST(tokenizer, round_trip_decode_encode) {
         for (const fixture_case& c : cases) {
             EXPECT_EQ(tokenizer_decode(*tok, tokenizer_encode(*tok, c.text, true, false)), c.text)
                 << tokenizer_model_name(*tok) << ": " << c.text;
-            EXPECT_EQ(tokenizer_decode(*tok, tokenizer_encode(*tok, c.text, false, c.special), true), c.text)
+            EXPECT_EQ(
+                tokenizer_decode(*tok, tokenizer_encode(*tok, c.text, false, c.special), true),
+                c.text)
                 << tokenizer_model_name(*tok) << " (special): " << c.text;
         }
     }
@@ -48,7 +57,8 @@ TEST(tokenizer, piece_bytes_concatenate_to_the_text) {
     const std::string text = "emoji 😀 and 日本語";
     for (const tokenizer* tok : {&llama3_tok(), &mistral_tok()}) {
         std::string joined;
-        for (int32_t id : tokenizer_encode(*tok, text, true, false)) joined += tokenizer_piece(*tok, id);
+        for (int32_t id : tokenizer_encode(*tok, text, true, false))
+            joined += tokenizer_piece(*tok, id);
         const bool prefix_space = tok == &mistral_tok();
         EXPECT_EQ(joined, (prefix_space ? " " : "") + text);
     }
@@ -80,8 +90,10 @@ TEST(tokenizer, llama3_known_ids) {
 TEST(tokenizer, mistral_known_ids) {
     const tokenizer& tok = mistral_tok();
     // README of the staged data: "▁Hello"=22557, ","=28725; [INST] = ▁[ INST ].
-    EXPECT_EQ(tokenizer_encode(tok, "Hello,", true, false), (std::vector<int32_t>{1, 22557, 28725}));
-    EXPECT_EQ(tokenizer_encode(tok, "[INST]", false, false), (std::vector<int32_t>{733, 16289, 28793}));
+    EXPECT_EQ(tokenizer_encode(tok, "Hello,", true, false),
+              (std::vector<int32_t>{1, 22557, 28725}));
+    EXPECT_EQ(tokenizer_encode(tok, "[INST]", false, false),
+              (std::vector<int32_t>{733, 16289, 28793}));
     EXPECT_EQ(tokenizer_bos(tok), 1);
     EXPECT_EQ(tokenizer_eos(tok), 2);
     EXPECT_EQ(tokenizer_eot(tok), -1);
@@ -98,10 +110,11 @@ TEST(tokenizer, special_tokens_only_when_asked) {
     const std::vector<int32_t> parsed = tokenizer_encode(tok, text, false, true);
     EXPECT_EQ(parsed, (std::vector<int32_t>{64, 128009, 65}));
     const std::vector<int32_t> plain = tokenizer_encode(tok, text, false, false);
-    for (int32_t id : plain) EXPECT_LT(id, 128000) << "user text must not produce special tokens";
+    for (int32_t id : plain)
+        EXPECT_LT(id, 128000) << "user text must not produce special tokens";
     EXPECT_EQ(tokenizer_decode(tok, plain), text);
-    EXPECT_EQ(tokenizer_decode(tok, parsed), "ab");             // control tokens left out
-    EXPECT_EQ(tokenizer_decode(tok, parsed, true), text);       // or rendered
+    EXPECT_EQ(tokenizer_decode(tok, parsed), "ab");       // control tokens left out
+    EXPECT_EQ(tokenizer_decode(tok, parsed, true), text); // or rendered
     EXPECT_EQ(tokenizer_piece(tok, 128009), "");
 }
 
@@ -110,7 +123,8 @@ TEST(tokenizer, llama3_pretokenizer_splits) {
         std::vector<std::pair<size_t, size_t>> chunks;
         llama3_pretokenize(text, chunks);
         std::vector<std::string> out;
-        for (const auto& [b, e] : chunks) out.push_back(text.substr(b, e - b));
+        for (const auto& [b, e] : chunks)
+            out.push_back(text.substr(b, e - b));
         return out;
     };
     using v = std::vector<std::string>;
@@ -151,9 +165,13 @@ TEST(tokenizer, segments_spans_cover_each_segment) {
         // segment is tokenized with the next one. The SentencePiece vocabularies have no such
         // special tokens, so the template is text there and gets the dummy-prefix space.
         const std::string prefix = tok == &llama3_tok() ? "" : " ";
-        const std::vector<std::string> expect_text = {prefix + "<|start_header_id|>user<|end_header_id|>\n\n",
-                                                      "Solve the problems.", " Q: 1+1?\nA: 2\n\n",
-                                                      "Q: 2+2?\nA: 4\n\n", "Q: 3+3?\nA:", "<|eot_id|>"};
+        const std::vector<std::string> expect_text = {
+            prefix + "<|start_header_id|>user<|end_header_id|>\n\n",
+            "Solve the problems.",
+            " Q: 1+1?\nA: 2\n\n",
+            "Q: 2+2?\nA: 4\n\n",
+            "Q: 3+3?\nA:",
+            "<|eot_id|>"};
         for (size_t i = 0; i < segs.size(); ++i) {
             const token_span& s = p.spans[i + 1];
             EXPECT_EQ(s.kind, segs[i].kind);
@@ -161,13 +179,15 @@ TEST(tokenizer, segments_spans_cover_each_segment) {
             std::string raw; // the span's text without decode's prefix-space removal
             for (int32_t k = s.start; k < s.end; ++k) {
                 const int32_t id = p.tokens[k];
-                raw += tokenizer_token_type(*tok, id) == TOKEN_TYPE_CONTROL ? tokenizer_token_text(*tok, id)
-                                                                          : tokenizer_piece(*tok, id);
+                raw += tokenizer_token_type(*tok, id) == TOKEN_TYPE_CONTROL
+                           ? tokenizer_token_text(*tok, id)
+                           : tokenizer_piece(*tok, id);
             }
             EXPECT_EQ(raw, expect_text[i]) << tokenizer_model_name(*tok) << " segment " << i;
         }
         const segment_check check = tokenizer_check_segments(*tok, segs, true);
-        EXPECT_TRUE(check.equal) << tokenizer_model_name(*tok) << " first mismatch " << check.first_mismatch;
+        EXPECT_TRUE(check.equal) << tokenizer_model_name(*tok) << " first mismatch "
+                                 << check.first_mismatch;
     }
     // Template segments parse specials, the others never.
     const tokenized_prompt p = tokenizer_encode_segments(llama3_tok(), segs, true);
@@ -177,9 +197,11 @@ TEST(tokenizer, segments_spans_cover_each_segment) {
 
 TEST(tokenizer, boundary_newlines_go_to_the_previous_segment) {
     // Llama-3 splits "step.\n\nQ" as "step" ".\n\n" "Q": the newlines belong before the cut.
-    const std::vector<text_segment> segs = {{SEGMENT_SHOT, "One step.", 0}, {SEGMENT_QUESTION, "\n\nQ: next", -1}};
+    const std::vector<text_segment> segs = {{SEGMENT_SHOT, "One step.", 0},
+                                            {SEGMENT_QUESTION, "\n\nQ: next", -1}};
     for (const tokenizer* tok : {&llama3_tok(), &mistral_tok()}) {
-        EXPECT_TRUE(tokenizer_check_segments(*tok, segs, false).equal) << tokenizer_model_name(*tok);
+        EXPECT_TRUE(tokenizer_check_segments(*tok, segs, false).equal)
+            << tokenizer_model_name(*tok);
         const tokenized_prompt p = tokenizer_encode_segments(*tok, segs, false);
         const std::vector<int32_t> first(p.tokens.begin(), p.tokens.begin() + p.spans[0].end);
         EXPECT_EQ(tokenizer_decode(*tok, first), "One step.\n\n") << tokenizer_model_name(*tok);
@@ -188,7 +210,8 @@ TEST(tokenizer, boundary_newlines_go_to_the_previous_segment) {
 
 TEST(tokenizer, check_segments_reports_a_bad_cut) {
     // "dog" + "s" tokenize differently from "dogs".
-    const std::vector<text_segment> segs = {{SEGMENT_SHOT, "My dog", 0}, {SEGMENT_QUESTION, "s run", -1}};
+    const std::vector<text_segment> segs = {{SEGMENT_SHOT, "My dog", 0},
+                                            {SEGMENT_QUESTION, "s run", -1}};
     const segment_check check = tokenizer_check_segments(llama3_tok(), segs, false);
     EXPECT_FALSE(check.equal);
     EXPECT_EQ(check.first_mismatch, 1);
@@ -196,19 +219,25 @@ TEST(tokenizer, check_segments_reports_a_bad_cut) {
 
 TEST(tokenizer, user_text_in_segments_is_not_parsed_for_specials) {
     const std::vector<text_segment> segs = {{SEGMENT_QUESTION, "<|eot_id|>", -1}};
-    for (int32_t id : tokenizer_encode_segments(llama3_tok(), segs, false).tokens) EXPECT_LT(id, 128000);
+    for (int32_t id : tokenizer_encode_segments(llama3_tok(), segs, false).tokens)
+        EXPECT_LT(id, 128000);
 }
 
 TEST(tokenizer, long_prompt_encodes_fast) {
     // ~8k tokens; the merge loop is a priority queue, so this takes milliseconds.
     std::string text;
-    for (const fixture_case& c : load_fixture("llama3_2")) text += c.text + "\n\n";
-    while (text.size() < 40000) text += text;
+    for (const fixture_case& c : load_fixture("llama3_2"))
+        text += c.text + "\n\n";
+    while (text.size() < 40000)
+        text += text;
     for (const tokenizer* tok : {&llama3_tok(), &mistral_tok()}) {
         const auto t0 = std::chrono::steady_clock::now();
         const std::vector<int32_t> ids = tokenizer_encode(*tok, text, true, false);
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("%s: %zu bytes -> %zu tokens in %.1f ms\n", tokenizer_model_name(*tok), text.size(), ids.size(), ms);
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+        std::printf("%s: %zu bytes -> %zu tokens in %.1f ms\n", tokenizer_model_name(*tok),
+                    text.size(), ids.size(), ms);
         EXPECT_GT(ids.size(), 8000u);
         EXPECT_LT(ms, 2000.0);
         EXPECT_EQ(tokenizer_decode(*tok, ids), text);
@@ -218,7 +247,7 @@ TEST(tokenizer, long_prompt_encodes_fast) {
 // ---- bad input ----------------------------------------------------------------------------
 
 class tokenizer_bad_input : public ::testing::Test {
-protected:
+  protected:
     std::filesystem::path dir = std::filesystem::temp_directory_path() / "kvsweep_tokenizer_test";
     void SetUp() override { std::filesystem::create_directories(dir); }
     void TearDown() override { std::filesystem::remove_all(dir); }
@@ -242,22 +271,29 @@ void expect_error(const std::string& path, const std::string& what) {
 }
 
 TEST_F(tokenizer_bad_input, malformed_tokenizer_json) {
-    expect_error(write("trunc.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {"), "invalid JSON");
-    expect_error(write("nomodel.json", "{\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Metaspace\"}}"), "model");
-    expect_error(write("unigram.json",
-                       "{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, \"model\": {\"type\": \"Unigram\", \"vocab\": []}}"),
+    expect_error(write("trunc.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {"),
+                 "invalid JSON");
+    expect_error(write("nomodel.json",
+                       "{\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Metaspace\"}}"),
+                 "model");
+    expect_error(write("unigram.json", "{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, \"model\": "
+                                       "{\"type\": \"Unigram\", \"vocab\": []}}"),
                  "Unigram");
-    expect_error(write("badmerge.json",
-                       "{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, \"model\": {\"type\": \"BPE\", "
-                       "\"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]}}"),
-                 "model.merges[0]");
-    expect_error(write("norm.json", "{\"normalizer\": {\"type\": \"NFC\"}, \"model\": {\"type\": \"BPE\"}}"), "NFC");
+    expect_error(
+        write("badmerge.json",
+              "{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, \"model\": {\"type\": \"BPE\", "
+              "\"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]}}"),
+        "model.merges[0]");
+    expect_error(
+        write("norm.json", "{\"normalizer\": {\"type\": \"NFC\"}, \"model\": {\"type\": \"BPE\"}}"),
+        "NFC");
     expect_error(write("corrupt.json.gz", std::string("\x1f\x8b\x08\x00garbage", 12)), "gzip");
     expect_error((dir / "missing.json").string(), "cannot open");
 }
 
 TEST_F(tokenizer_bad_input, bad_llama2c_file_and_ids) {
-    EXPECT_THROW(tokenizer_load(write("tok.bin", std::string("\x10\x00\x00\x00\x00\x00\x00\x00\x05\x00", 10))),
+    EXPECT_THROW(tokenizer_load(
+                     write("tok.bin", std::string("\x10\x00\x00\x00\x00\x00\x00\x00\x05\x00", 10))),
                  std::runtime_error);
     EXPECT_THROW(tokenizer_load((dir / "nothing_here").string()), std::runtime_error);
     EXPECT_THROW(tokenizer_decode(tok512(), {512}), std::out_of_range);
@@ -270,7 +306,17 @@ TEST_F(tokenizer_bad_input, bad_llama2c_file_and_ids) {
 TEST(tokenizer, spm_vocab_from_gguf_style_fields) {
     // A tiny vocabulary: merges follow the score of the merged piece, not the order of pairs.
     spm_vocab v;
-    v.pieces = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "c", "ab", "bc", "\xE2\x96\x81" "a"};
+    v.pieces = {"<unk>",
+                "<s>",
+                "</s>",
+                "\xE2\x96\x81",
+                "a",
+                "b",
+                "c",
+                "ab",
+                "bc",
+                "\xE2\x96\x81"
+                "a"};
     v.scores = {0, 0, 0, -1, -1, -1, -1, -5, -2, -3};
     v.bos = 1;
     v.eos = 2;

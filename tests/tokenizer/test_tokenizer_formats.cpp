@@ -16,7 +16,8 @@ nlohmann::json read_gz_json(const std::string& path) {
     std::string text;
     char buf[1 << 16];
     int n = 0;
-    while ((n = gzread(f, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+    while ((n = gzread(f, buf, sizeof(buf))) > 0)
+        text.append(buf, static_cast<size_t>(n));
     gzclose(f);
     return nlohmann::json::parse(text);
 }
@@ -34,13 +35,15 @@ TEST(tokenizer_formats, gguf_gpt2_vocabulary_matches_fixtures) {
     const auto& vocab = j.at("model").at("vocab");
     std::vector<std::string> tokens(128256);
     std::vector<int32_t> types(128256, TOKEN_TYPE_NORMAL);
-    for (const auto& [piece, id] : vocab.items()) tokens[id.get<int32_t>()] = piece;
+    for (const auto& [piece, id] : vocab.items())
+        tokens[id.get<int32_t>()] = piece;
     for (const auto& a : j.at("added_tokens")) {
         tokens[a.at("id").get<int32_t>()] = a.at("content").get<std::string>();
         types[a.at("id").get<int32_t>()] = TOKEN_TYPE_CONTROL;
     }
     std::vector<std::string> merges;
-    for (const auto& m : j.at("model").at("merges")) merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    for (const auto& m : j.at("model").at("merges"))
+        merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
     const auto tok = tokenizer_from_bpe(tokens, merges, types, 128000, 128009, true);
     for (const fixture_case& c : load_fixture("llama3_2")) {
         EXPECT_EQ(tokenizer_encode(*tok, c.text, false, c.special), c.ids) << c.text;
@@ -49,7 +52,8 @@ TEST(tokenizer_formats, gguf_gpt2_vocabulary_matches_fixtures) {
     EXPECT_TRUE(tokenizer_is_eog(*tok, 128009));
 
     merges.push_back("Ġnot_a_piece x");
-    EXPECT_THROW(tokenizer_from_bpe(tokens, merges, types, 128000, 128009, true), std::invalid_argument);
+    EXPECT_THROW(tokenizer_from_bpe(tokens, merges, types, 128000, 128009, true),
+                 std::invalid_argument);
 }
 
 TEST(tokenizer_formats, metaspace_pre_tokenizer_prepend_first) {
@@ -58,7 +62,10 @@ TEST(tokenizer_formats, metaspace_pre_tokenizer_prepend_first) {
     // a space, so " " + text encodes as the Prepend normalizer encodes text.
     nlohmann::json j = read_gz_json("data/tokenizers/mistral/tokenizer.json.gz");
     j["normalizer"] = nullptr;
-    j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", false}};
+    j["pre_tokenizer"] = {{"type", "Metaspace"},
+                          {"replacement", "\xE2\x96\x81"},
+                          {"prepend_scheme", "first"},
+                          {"split", false}};
     const std::string path = write_temp_json("kvsweep_metaspace_tokenizer.json", j);
     const auto tok = tokenizer_from_hf(path, "");
     std::filesystem::remove(path);

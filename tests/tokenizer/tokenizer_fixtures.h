@@ -17,7 +17,8 @@ inline const tokenizer& mistral_tok() {
     return *tok;
 }
 inline const tokenizer& tok512() {
-    static const std::shared_ptr<tokenizer> tok = tokenizer_load("data/tokenizers/aidreams/tok512.bin");
+    static const std::shared_ptr<tokenizer> tok =
+        tokenizer_load("data/tokenizers/aidreams/tok512.bin");
     return *tok;
 }
 
