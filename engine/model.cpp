@@ -260,10 +260,14 @@ void model_prefill(const model& m, kv_cache& cache, const std::vector<int32_t>& 
         attention_inputs(m, L, x.data(), n, pos.data(), false, q, k, v);
         for (int64_t i = 0; i < n; ++i) append_row(c, cache, l, pos[i], k.data() + i * kv_dim, v.data() + i * kv_dim);
 
-        const int64_t n_keys = cache.size(l, 0);
-        for (int h = 1; h < cache.n_heads; ++h)
-            if (cache.size(l, h) != n_keys && (capturing || cache.track_scores))
-                throw std::invalid_argument("model_prefill: capture needs equal cache lengths across heads");
+        // Heads of a compressed cache may hold different numbers of entries: buffers are sized
+        // for the longest, each head uses its own prefix. Captures need one common length.
+        int64_t n_keys = 0;
+        for (int h = 0; h < cache.n_heads; ++h) {
+            if (capturing && h > 0 && cache.size(l, h) != n_keys)
+                throw std::invalid_argument("model_prefill: captures need equal cache lengths across heads");
+            n_keys = std::max(n_keys, cache.size(l, h));
+        }
         attention_sinks sinks;
         std::vector<float> column_sums, recent_mean;
         if (request.column_sums || cache.track_scores) {
@@ -288,9 +292,10 @@ void model_prefill(const model& m, kv_cache& cache, const std::vector<int32_t>& 
 
         if (cache.track_scores) {
             const int queries_per_cache_head = c.n_heads / cache.n_heads;
-            for (int h = 0; h < c.n_heads; ++h)
-                add_rows(cache.at(l, h / queries_per_cache_head).score.data(),
-                         column_sums.data() + (int64_t)h * n_keys, n_keys);
+            for (int h = 0; h < c.n_heads; ++h) {
+                kv_head_cache& ch = cache.at(l, h / queries_per_cache_head);
+                add_rows(ch.score.data(), column_sums.data() + (int64_t)h * n_keys, (int64_t)ch.pos.size());
+            }
         }
         if (cap && request.column_sums) cap->column_sums = std::move(column_sums);
 

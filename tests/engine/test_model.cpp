@@ -131,6 +131,34 @@ TEST_P(model_test, chunked_prefill_matches_single_prefill) {
     EXPECT_EQ(parts.at(2, 1).pos, whole.at(2, 1).pos);
 }
 
+// After uneven compression (heads keep different positions), prefilling more tokens attends to
+// what each head kept, exactly as token-by-token decoding over the same cache does.
+TEST(model, prefill_over_unevenly_compressed_cache_matches_decode) {
+    auto m = model_create_random(tiny_config(), 19, WEIGHT_F32);
+    kv_cache base = model_new_cache(*m);
+    prefill(*m, base, prompt(30, 7));
+    for (int l = 0; l < 3; ++l) {
+        base.keep(l, 0, {0, 1, 2, 10, 28, 29});
+        base.keep(l, 1, {0, 5, 6, 7, 8, 9, 20, 25, 29});
+    }
+    base.track_scores = true;
+    const std::vector<int32_t> more = prompt(8, 8);
+    kv_cache a = base, b = base;
+    std::vector<float> la, lb;
+    model_prefill(*m, a, more, 30, {}, nullptr, la);
+    for (int i = 0; i < 8; ++i) {
+        std::vector<decode_slot> one = {{&b, more[i], 30 + i}};
+        model_decode(*m, one, lb);
+    }
+    EXPECT_LT(max_rel_err(la.data(), lb.data(), 40), 1e-5f);
+    for (int l = 0; l < 3; ++l)
+        for (int h = 0; h < 2; ++h) {
+            ASSERT_EQ(a.at(l, h).pos, b.at(l, h).pos);
+            for (size_t j = 0; j < a.at(l, h).score.size(); ++j)
+                EXPECT_NEAR(a.at(l, h).score[j], b.at(l, h).score[j], 1e-5);
+        }
+}
+
 INSTANTIATE_TEST_SUITE_P(weights, model_test, ::testing::Values(WEIGHT_F32, WEIGHT_BF16, WEIGHT_Q8_0),
                          [](const auto& info) { return std::string(weight_type_name(info.param)); });
 
