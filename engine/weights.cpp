@@ -98,10 +98,10 @@ void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y) {
                     (int)w.cols, w.f32, (int)w.cols, 0.0f, y, (int)w.rows);
         return;
     }
-    // Dequantize blocks of rows (up to 64 MiB of floats: whole matrices of a 1B-8B model in a few
-    // blocks, so sgemm runs on big operands and the hand-overs between our threads and OpenBLAS's
-    // stay few), then sgemm each block into the matching columns of y.
-    const int64_t block = std::max<int64_t>(1, (int64_t)(16 << 20) / w.cols);
+    // Dequantize blocks of rows (8 MiB of floats: big enough for efficient sgemm and few
+    // hand-overs between our threads and OpenBLAS's, small enough to stay in L3 between the
+    // dequantization and the sgemm), then sgemm each block into the matching columns of y.
+    const int64_t block = std::max<int64_t>(1, (int64_t)(2 << 20) / w.cols);
     static thread_local std::vector<float> scratch; // reused: no page faults per call
     scratch.resize(std::max(scratch.size(), (size_t)(std::min(block, w.rows) * w.cols)));
     float* tmp = scratch.data(); // the workers must see this thread's buffer, not their own
