@@ -159,8 +159,11 @@ void encode_spm_word(const tokenizer& tok, const std::string& word, std::vector<
             if (have_bytes) {
                 for (size_t k = i; k < i + len; ++k)
                     push_symbol(syms, tok.byte_ids[static_cast<uint8_t>(word[k])], 1);
-            } else {
+            } else if (tok.unk >= 0) {
                 push_symbol(syms, tok.unk, static_cast<uint32_t>(len));
+            } else {
+                throw std::runtime_error(tok.source + ": cannot encode U+" + std::to_string(cp) +
+                                         " (not in the vocabulary, no byte fallback, no unk)");
             }
         }
         i += len;
@@ -204,7 +207,7 @@ void encode_text(const tokenizer& tok, const std::string& text, encode_state& st
         return;
     }
     std::string norm;
-    norm.reserve(text.size() + 3 * 8);
+    norm.reserve(text.size() + 3);
     if (prefix && !(tok.prefix_skip_if_space && text[0] == ' ')) norm = k_space_piece;
     for (char c : text) {
         if (c == ' ') {

@@ -83,7 +83,7 @@ std::string tokenizer_decode(const tokenizer& tok, const std::vector<int32_t>& i
                              bool render_special = false);
 
 // Raw bytes of one token (may be part of a UTF-8 character: concatenate before printing).
-// "▁" becomes a space, no prefix space is removed; control tokens give "".
+// "▁" becomes a space, no prefix space is removed; control and unknown tokens give "".
 std::string tokenizer_piece(const tokenizer& tok, int32_t id);
 
 // Encodes each segment on its own and concatenates, recording the span of each segment

@@ -326,6 +326,10 @@ TEST(tokenizer, spm_vocab_from_gguf_style_fields) {
     // An unknown character without byte tokens becomes unk.
     EXPECT_EQ(tokenizer_encode(*tok, "x", false, false), (std::vector<int32_t>{3, 0}));
     EXPECT_EQ(tokenizer_encode(*tok, "a</s>", false, true), (std::vector<int32_t>{9, 2}));
+    // Without unk and byte tokens an unknown character cannot be encoded: an error, not a drop.
+    v.unk = -1;
+    v.types.clear();
+    EXPECT_THROW(tokenizer_encode(*tokenizer_from_spm(v), "x", false, false), std::runtime_error);
 }
 
 } // namespace
