@@ -177,6 +177,14 @@ std::shared_ptr<tokenizer> gguf_load_tokenizer(const gguf_file& g, int32_t vocab
             return tokenizer_from_spm(v);
         }
         if (model == "gpt2") {
+            // tokenizer_from_bpe implements the Llama 3 pre-tokenizer only.
+            if (gguf_find(g, "tokenizer.ggml.pre")) {
+                const std::string pre = gguf_get_string(g, "tokenizer.ggml.pre");
+                if (pre != "llama-bpe") {
+                    throw std::runtime_error(path + ": unsupported tokenizer.ggml.pre '" + pre +
+                                             "' (supported: llama-bpe)");
+                }
+            }
             const std::vector<std::string>& merges =
                 gguf_get_array(g, "tokenizer.ggml.merges", true).strs;
             return tokenizer_from_bpe(tokens, merges, types, bos, eos,

@@ -204,6 +204,7 @@ TEST(gguf, gpt2_tokenizer_and_llama3_guess) {
     g.add_u32("llama.attention.head_count", c.n_heads);
     g.add_u32("llama.attention.head_count_kv", c.n_kv_heads);
     g.add_str("tokenizer.ggml.model", "gpt2");
+    g.add_str("tokenizer.ggml.pre", "llama-bpe");
     g.add_str_array("tokenizer.ggml.tokens", tokens);
     std::vector<int32_t> types(tokens.size(), 1);
     types[c.vocab - 2] = types[c.vocab - 1] = 3;
@@ -219,6 +220,11 @@ TEST(gguf, gpt2_tokenizer_and_llama3_guess) {
     EXPECT_EQ(tokenizer_n_vocab(*mf.tok), (int32_t)c.vocab);
     EXPECT_EQ(tokenizer_encode(*mf.tok, "he", false, false), (std::vector<int32_t>{256}));
     EXPECT_EQ(mf.chat_template_name, "llama3");
+
+    g.kv = g.kv.replace(g.kv.find("llama-bpe"), 9, "qwen2-bpe");
+    write_bytes(dir / "qwen.gguf", g.build());
+    expect_error([&] { model_file_open(dir / "qwen.gguf"); },
+                 {dir / "qwen.gguf", "unsupported tokenizer.ggml.pre 'qwen2-bpe'"});
 }
 
 namespace {
