@@ -175,41 +175,57 @@ struct attention_sinks {
 
 // Causal attention of n query rows (positions pos, ascending) over the layer's cache, which already
 // holds these rows' own keys. Scores are computed for blocks of query rows, so memory stays
-// [block][n_keys] per head (never n x n). att [n][q_dim].
+// [group][block][n_keys] (never n x n); the query heads sharing a cache head go through one sgemm
+// (few, large calls: OpenBLAS is slow on small ones). att [n][q_dim].
 void prefill_attention(const model_config& c, const kv_cache& cache, int layer, const float* q, const int32_t* pos,
                        int64_t n, int64_t n_keys, const attention_sinks& sinks, float* att) {
     const int64_t q_dim = (int64_t)c.n_heads * c.head_dim;
     const int hd = c.head_dim;
-    const int queries_per_cache_head = c.n_heads / cache.n_heads;
+    const int group = c.n_heads / cache.n_heads; // query heads per cache head
     const float scale = 1.0f / std::sqrt((float)hd);
-    constexpr int64_t block = 64;
-    std::vector<float> scores((size_t)block * n_keys);
-    for (int h = 0; h < c.n_heads; ++h) {
-        const kv_head_cache& ch = cache.at(layer, h / queries_per_cache_head);
+    constexpr int64_t block = 128;
+    std::vector<float> qg((size_t)group * block * hd);      // [group][rows][hd]
+    std::vector<float> scores((size_t)group * block * n_keys); // [group][rows][visible]
+    std::vector<float> out((size_t)group * block * hd);     // [group][rows][hd]
+    for (int cache_head = 0; cache_head < cache.n_heads; ++cache_head) {
+        const kv_head_cache& ch = cache.at(layer, cache_head);
         for (int64_t i0 = 0; i0 < n; i0 += block) {
             const int64_t i1 = std::min(n, i0 + block), rows = i1 - i0;
             // Keys visible to the block's last row; earlier rows mask their tail.
             const int64_t visible =
                 std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[i1 - 1]) - ch.pos.begin();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)visible, hd, scale,
-                        q + i0 * q_dim + (int64_t)h * hd, (int)q_dim, ch.k.data(), hd, 0.0f, scores.data(),
-                        (int)visible);
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t i = i0 + r;
-                float* row = scores.data() + r * visible;
-                const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[i]) - ch.pos.begin();
-                softmax_inplace(row, vis);
-                std::fill(row + vis, row + visible, 0.0f);
-                if (sinks.column_sums) add_rows(sinks.column_sums + (int64_t)h * n_keys, row, vis);
-                if (sinks.window_attn && i >= n - sinks.window)
-                    std::copy(row, row + vis, sinks.window_attn + ((int64_t)h * sinks.window + i - (n - sinks.window)) * n_keys);
-                if (sinks.recent_mean && i >= n - sinks.recent) {
-                    float* dst = sinks.recent_mean + (i - (n - sinks.recent)) * n_keys;
-                    for (int64_t j = 0; j < vis; ++j) dst[j] += row[j] / (float)c.n_heads;
+            for (int g = 0; g < group; ++g)
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float* src = q + (i0 + r) * q_dim + (int64_t)(cache_head * group + g) * hd;
+                    std::copy(src, src + hd, qg.data() + (g * rows + r) * hd);
+                }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(group * rows), (int)visible, hd, scale,
+                        qg.data(), hd, ch.k.data(), hd, 0.0f, scores.data(), (int)visible);
+            for (int g = 0; g < group; ++g) {
+                const int h = cache_head * group + g;
+                for (int64_t r = 0; r < rows; ++r) {
+                    const int64_t i = i0 + r;
+                    float* row = scores.data() + (g * rows + r) * visible;
+                    const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[i]) - ch.pos.begin();
+                    softmax_inplace(row, vis);
+                    std::fill(row + vis, row + visible, 0.0f);
+                    if (sinks.column_sums) add_rows(sinks.column_sums + (int64_t)h * n_keys, row, vis);
+                    if (sinks.window_attn && i >= n - sinks.window)
+                        std::copy(row, row + vis,
+                                  sinks.window_attn + ((int64_t)h * sinks.window + i - (n - sinks.window)) * n_keys);
+                    if (sinks.recent_mean && i >= n - sinks.recent) {
+                        float* dst = sinks.recent_mean + (i - (n - sinks.recent)) * n_keys;
+                        for (int64_t j = 0; j < vis; ++j) dst[j] += row[j] / (float)c.n_heads;
+                    }
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)visible, 1.0f, scores.data(),
-                        (int)visible, ch.v.data(), hd, 0.0f, att + i0 * q_dim + (int64_t)h * hd, (int)q_dim);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(group * rows), hd, (int)visible, 1.0f,
+                        scores.data(), (int)visible, ch.v.data(), hd, 0.0f, out.data(), hd);
+            for (int g = 0; g < group; ++g)
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float* src = out.data() + (g * rows + r) * hd;
+                    std::copy(src, src + hd, att + (i0 + r) * q_dim + (int64_t)(cache_head * group + g) * hd);
+                }
         }
     }
 }
