@@ -43,6 +43,34 @@ bool budget_shortcut(int32_t n, int32_t total, int32_t w, std::vector<int32_t>& 
     return false;
 }
 
+int32_t budget_compressible(const compress_context& ctx, int32_t n, bool protect_question,
+                            const std::string& method) {
+    if (!protect_question) return n;
+    if (ctx.spans != nullptr) {
+        for (const token_span& sp : *ctx.spans) {
+            if (sp.kind == SEGMENT_QUESTION) return std::clamp(sp.start, 0, n);
+        }
+    }
+    throw std::invalid_argument(method + ": protect_question needs a question segment in "
+                                         "compress_context.spans");
+}
+
+head_selection budget_select(int32_t nc, int32_t n, int32_t total, int32_t w, int32_t heads,
+                             const std::function<head_selection()>& choose) {
+    std::vector<int32_t> kept;
+    head_selection sel =
+        budget_shortcut(nc, total, w, kept) ? budget_same_for_heads(heads, kept) : choose();
+    for (std::vector<int32_t>& head : sel) {
+        for (int32_t p = nc; p < n; ++p)
+            head.push_back(p);
+    }
+    return sel;
+}
+
+int32_t budget_kept(int32_t nc, int32_t n, int32_t total) {
+    return std::min(nc, std::max(total, 0)) + (n - nc);
+}
+
 std::vector<int32_t> budget_sinks_and_recent(int32_t n, int32_t total, int32_t sinks) {
     if (total >= n) return budget_range(0, n);
     const int32_t s = std::min(sinks, total);

@@ -1,6 +1,8 @@
 // Ratio -> token budget and the small-budget rules every token method shares (spec section 0.2).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "compression/compressor.h"
@@ -21,6 +23,21 @@ head_selection budget_same_for_heads(int32_t n_heads, const std::vector<int32_t>
 // scores are needed: all n when total >= n, the last `total` when total <= w. Returns false
 // when scores must decide.
 bool budget_shortcut(int32_t n, int32_t total, int32_t w, std::vector<int32_t>& kept);
+
+// Prompt tokens a method may evict from: all n, or with protect_question (kvpress: the question
+// and the template after it are never evicted; spec 0.3) the context before the first
+// SEGMENT_QUESTION span of ctx.spans. Throws naming the method when no question span exists.
+int32_t budget_compressible(const compress_context& ctx, int32_t n, bool protect_question,
+                            const std::string& method);
+
+// A token method's kept set when it keeps `total` of the nc compressible tokens (window of w
+// included): budget_shortcut's sets, else choose() per cache head; then the protected suffix
+// [nc, n) for every head.
+head_selection budget_select(int32_t nc, int32_t n, int32_t total, int32_t w, int32_t heads,
+                             const std::function<head_selection()>& choose);
+
+// Prompt entries such a selection holds per head: min(nc, total) + (n - nc).
+int32_t budget_kept(int32_t nc, int32_t n, int32_t total);
 
 // StreamingLLM's set: min(sinks, total) first positions + the rest from the end (spec 2, 12).
 std::vector<int32_t> budget_sinks_and_recent(int32_t n, int32_t total, int32_t sinks);

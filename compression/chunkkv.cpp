@@ -7,6 +7,9 @@
 // Deviations from kvpress: chunks cover P only (kvpress chunks the window too), k from the KVCF
 // budget instead of max(1, int(C*r)), no pooling of the token scores (the paper's formula).
 // Under TP, per_layer gathers every head's chunk scores and sums them in global head order.
+// protect_question (spec 0.3 VARIANT; false = KVCF): only the context before the question is
+// compressed, with budget round(r * context); the observation queries stay the last w prompt rows
+// (kvpress, which prefills the question after compressing, scores with the context's end).
 #include <algorithm>
 
 #include "compression/budget.h"
@@ -32,7 +35,7 @@ struct chunkkv final : compressor {
     std::string name() const override { return "chunkkv"; }
     nlohmann::json params() const override {
         nlohmann::json j;
-        params_put_window(j, p.win, false, true);
+        params_put_window(j, p.win, false, true, true);
         j["chunk"] = p.chunk;
         j["scope"] = chunk_scopes[p.scope];
         j["agg"] = chunk_aggs[p.agg];
@@ -85,22 +88,25 @@ struct chunkkv final : compressor {
                                    std::to_string(s.layer) +
                                    " copy an earlier layer; call select_prefill_layers");
         }
-        const int32_t b = budget_tokens(ctx.keep_ratio, s.n), w = p.win.window;
-        std::vector<int32_t> kept;
-        if (budget_shortcut(s.n, b, w, kept)) return budget_same_for_heads(cache_heads(s), kept);
-        const int32_t n_past = s.n - w, k = (b - w) / p.chunk;
-        score_matrix tok = scoring_window_sums(s, w, n_past, "chunkkv");
-        if (!per_head()) {
-            std::vector<double> total = scoring_sum_heads(ctx.tp, chunk_scores(tok), s.head_offset);
-            std::vector<int32_t> chunks = scoring_top_k(total.data(), (int32_t)total.size(), k);
-            return budget_same_for_heads(cache_heads(s), chunks_to_positions(chunks, n_past, s.n));
-        }
-        score_matrix cs = chunk_scores(scoring_gqa_reduce(tok, s.n_kv_heads, p.win.gqa));
-        head_selection out((size_t)cs.rows);
-        for (int32_t h = 0; h < cs.rows; ++h) {
-            out[h] = chunks_to_positions(scoring_top_k(cs.row(h), cs.cols, k), n_past, s.n);
-        }
-        return out;
+        const int32_t nc = budget_compressible(ctx, s.n, p.win.protect_question, "chunkkv");
+        const int32_t b = budget_tokens(ctx.keep_ratio, nc), w = p.win.window;
+        return budget_select(nc, s.n, b, w, cache_heads(s), [&] {
+            const int32_t n_past = nc - w, k = (b - w) / p.chunk;
+            score_matrix tok = scoring_window_sums(s, w, n_past, "chunkkv");
+            if (!per_head()) {
+                std::vector<double> total =
+                    scoring_sum_heads(ctx.tp, chunk_scores(tok), s.head_offset);
+                std::vector<int32_t> chunks = scoring_top_k(total.data(), (int32_t)total.size(), k);
+                return budget_same_for_heads(cache_heads(s),
+                                             chunks_to_positions(chunks, n_past, nc));
+            }
+            score_matrix cs = chunk_scores(scoring_gqa_reduce(tok, s.n_kv_heads, p.win.gqa));
+            head_selection out((size_t)cs.rows);
+            for (int32_t h = 0; h < cs.rows; ++h) {
+                out[h] = chunks_to_positions(scoring_top_k(cs.row(h), cs.cols, k), n_past, nc);
+            }
+            return out;
+        });
     }
 
     std::vector<head_selection>
@@ -117,14 +123,13 @@ struct chunkkv final : compressor {
                                      int32_t n) const override {
         (void)layer;
         (void)n_layers;
-        const int32_t b = budget_tokens(ctx.keep_ratio, n), w = p.win.window;
-        if (b >= n) return {n, n};
-        if (b <= w) return {b, b};
-        const int32_t n_past = n - w, k = (b - w) / p.chunk;
-        if (k == 0) return {w, w};
-        const int32_t last =
-            n_past - (n_past - 1) / p.chunk * p.chunk; // length of the short tail chunk
-        return {w + (k - 1) * p.chunk + std::min(last, p.chunk), w + k * p.chunk};
+        const int32_t nc = budget_compressible(ctx, n, p.win.protect_question, "chunkkv");
+        const int32_t b = budget_tokens(ctx.keep_ratio, nc), w = p.win.window, suffix = n - nc;
+        if (b >= nc || b <= w) return {budget_kept(nc, n, b), budget_kept(nc, n, b)};
+        const int32_t n_past = nc - w, k = (b - w) / p.chunk;
+        if (k == 0) return {w + suffix, w + suffix};
+        const int32_t last = n_past - (n_past - 1) / p.chunk * p.chunk; // the short tail chunk
+        return {w + (k - 1) * p.chunk + last + suffix, w + k * p.chunk + suffix};
     }
 };
 

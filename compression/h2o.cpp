@@ -9,6 +9,9 @@
 // kvcf_ffac160_bug, which the engine realises when computing the column sums); the engine streams
 // column sums instead of materialising the n x n matrix; decoding scores are summed over the
 // query heads of a group (our cache convention) whatever gqa_mode the prefill used.
+// protect_question (spec 0.3 VARIANT; false = KVCF): only the context before the question is
+// compressed, with budget round(r * context); the observation queries stay the last w prompt rows
+// (kvpress, which prefills the question after compressing, scores with the context's end).
 #include <algorithm>
 
 #include "compression/budget.h"
@@ -31,7 +34,7 @@ struct h2o final : compressor {
     std::string name() const override { return "h2o"; }
     nlohmann::json params() const override {
         nlohmann::json j;
-        params_put_window(j, p.win, false, true);
+        params_put_window(j, p.win, false, true, true);
         j["mask"] = h2o_masks[p.mask];
         j["decode_compression"] = p.decode_compression;
         return j;
@@ -47,13 +50,27 @@ struct h2o final : compressor {
 
     head_selection select_prefill(const compress_context& ctx,
                                   const layer_scores& s) const override {
-        const int32_t b = budget_tokens(ctx.keep_ratio, s.n), w = p.win.window;
-        std::vector<int32_t> kept;
-        if (budget_shortcut(s.n, b, w, kept))
-            return budget_same_for_heads(scoring_cache_heads(s, p.win.gqa), kept);
-        score_matrix sc =
-            scoring_gqa_reduce(scoring_column_sums(s, s.n - w, "h2o"), s.n_kv_heads, p.win.gqa);
-        return scoring_select_past(sc, b - w, s.n);
+        const int32_t nc = budget_compressible(ctx, s.n, p.win.protect_question, "h2o");
+        const int32_t b = budget_tokens(ctx.keep_ratio, nc), w = p.win.window;
+        return budget_select(nc, s.n, b, w, scoring_cache_heads(s, p.win.gqa), [&] {
+            score_matrix sc =
+                scoring_gqa_reduce(scoring_column_sums(s, nc - w, "h2o"), s.n_kv_heads, p.win.gqa);
+            return scoring_select_past(sc, b - w, nc);
+        });
+    }
+
+    // Prompt entries kept after prefill; decoding holds the cache at this size.
+    int32_t prompt_kept(const compress_context& ctx, int32_t n) const {
+        const int32_t nc = budget_compressible(ctx, n, p.win.protect_question, "h2o");
+        return budget_kept(nc, n, budget_tokens(ctx.keep_ratio, nc));
+    }
+
+    kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,
+                                     int32_t n) const override {
+        (void)layer;
+        (void)n_layers;
+        const int32_t k = prompt_kept(ctx, n);
+        return {k, k};
     }
 
     std::vector<std::vector<float>>
@@ -77,8 +94,10 @@ struct h2o final : compressor {
 
     bool select_decode(const compress_context& ctx, const decode_layer_view& v,
                        head_selection& keep) const override {
-        const int32_t b = budget_tokens(ctx.keep_ratio, v.n_prompt);
-        if (!p.decode_compression || b >= v.n_prompt) return false;
+        budget_check_ratio(ctx.keep_ratio);
+        if (!p.decode_compression) return false;
+        const int32_t b = prompt_kept(ctx, v.n_prompt);
+        if (b >= v.n_prompt) return false;
         const int32_t recent = std::min(b, std::max(p.win.window, b / 2));
         bool evict = false;
         keep.assign(v.count.size(), {});

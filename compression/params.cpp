@@ -93,14 +93,17 @@ window_params param_reader::get_window() const {
         p.pooling = POOL_NONE;
     }
     if (merged.contains("gqa_mode")) p.gqa = (gqa_mode)get_choice("gqa_mode", gqa_mode_names);
+    if (merged.contains("protect_question")) p.protect_question = get_bool("protect_question");
     return p;
 }
 
-void params_put_window(nlohmann::json& j, const window_params& p, bool pooling, bool gqa) {
+void params_put_window(nlohmann::json& j, const window_params& p, bool pooling, bool gqa,
+                       bool protect) {
     j["window"] = p.window;
     if (pooling) {
         j["kernel"] = p.kernel;
         j["pooling"] = pool_kind_name(p.pooling);
     }
     if (gqa) j["gqa_mode"] = gqa_mode_name(p.gqa);
+    if (protect) j["protect_question"] = p.protect_question;
 }

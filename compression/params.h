@@ -23,9 +23,11 @@ struct param_reader {
     // Index of the value in `choices`.
     int32_t get_choice(const std::string& key, const std::vector<std::string>& choices) const;
 
-    // Reads the window_params fields (window, kernel, pooling, gqa_mode) present in the defaults.
+    // Reads the window_params fields (window, kernel, pooling, gqa_mode, protect_question) present
+    // in the defaults.
     window_params get_window() const;
 };
 
 // JSON of the window_params fields a method uses, for its params().
-void params_put_window(nlohmann::json& j, const window_params& p, bool pooling, bool gqa);
+void params_put_window(nlohmann::json& j, const window_params& p, bool pooling, bool gqa,
+                       bool protect);

@@ -6,6 +6,9 @@
 // step = (max - min) // (L - 1), C_l = max - l * step; n < 2m keeps m per layer (SnapKV regime).
 // Deviations: with a single layer (L = 1, a division by zero in KVCF) the layer keeps the SnapKV
 // budget; scoring as our SnapKV (fp32, GQA reduction before pooling).
+// protect_question (spec 0.3 VARIANT; false = KVCF): only the context before the question is
+// compressed, with budget round(r * context); the observation queries stay the last w prompt rows
+// (kvpress, which prefills the question after compressing, scores with the context's end).
 #include "compression/pyramidkv.h"
 
 #include <algorithm>
@@ -72,7 +75,7 @@ struct pyramidkv final : compressor {
     std::string name() const override { return "pyramidkv"; }
     nlohmann::json params() const override {
         nlohmann::json j;
-        params_put_window(j, p.win, true, true);
+        params_put_window(j, p.win, true, true, true);
         j["beta"] = p.beta;
         j["schedule"] = pyramid_schedule_names[p.schedule];
         return j;
@@ -89,21 +92,23 @@ struct pyramidkv final : compressor {
                                       layer);
     }
 
+    // The schedule runs on the compressible prefix (the whole prompt unless protect_question).
     head_selection select_prefill(const compress_context& ctx,
                                   const layer_scores& s) const override {
-        const int32_t total = layer_total(ctx.keep_ratio, s.n, s.layer, s.n_layers);
-        std::vector<int32_t> kept;
-        if (budget_shortcut(s.n, total, p.win.window, kept)) {
-            return budget_same_for_heads(scoring_cache_heads(s, p.win.gqa), kept);
-        }
-        return scoring_select_past(scoring_snapkv(s, p.win, "pyramidkv"), total - p.win.window,
-                                   s.n);
+        const int32_t nc = budget_compressible(ctx, s.n, p.win.protect_question, "pyramidkv");
+        const int32_t total = layer_total(ctx.keep_ratio, nc, s.layer, s.n_layers);
+        const int32_t w = p.win.window;
+        return budget_select(nc, s.n, total, w, scoring_cache_heads(s, p.win.gqa), [&] {
+            return scoring_select_past(scoring_snapkv(s, p.win, nc - w, "pyramidkv"), total - w,
+                                       nc);
+        });
     }
 
     kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,
-                                     int32_t n_prompt) const override {
-        const int32_t total = std::max(0, layer_total(ctx.keep_ratio, n_prompt, layer, n_layers));
-        return {total, total};
+                                     int32_t n) const override {
+        const int32_t nc = budget_compressible(ctx, n, p.win.protect_question, "pyramidkv");
+        const int32_t k = budget_kept(nc, n, layer_total(ctx.keep_ratio, nc, layer, n_layers));
+        return {k, k};
     }
 };
 

@@ -167,9 +167,8 @@ head_selection scoring_select_past(const score_matrix& past_scores, int32_t past
     return out;
 }
 
-score_matrix scoring_snapkv(const layer_scores& s, const window_params& p,
+score_matrix scoring_snapkv(const layer_scores& s, const window_params& p, int32_t n_past,
                             const std::string& method) {
-    const int32_t n_past = s.n - p.window;
     score_matrix red =
         scoring_gqa_reduce(scoring_window_sums(s, p.window, n_past, method), s.n_kv_heads, p.gqa);
     for (int32_t h = 0; h < red.rows; ++h) {

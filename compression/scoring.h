@@ -73,10 +73,12 @@ struct window_params {
     int32_t kernel = 7;              // pooling kernel, odd (KVCF paper script: 7)
     pool_kind pooling = POOL_MAX;    // KVCF paper script: maxpool
     gqa_mode gqa = GQA_KV_HEAD_MEAN; // project default (our cache is per KV head)
+    bool protect_question = false;   // false: KVCF, the whole prompt is evictable; true: kvpress,
+                                     // only the context before the question (spec 0.3)
 };
 
 // Window sums -> GQA reduction (before pooling, as KVCF) -> pooling: [cache heads][n_past].
-score_matrix scoring_snapkv(const layer_scores& s, const window_params& p,
+score_matrix scoring_snapkv(const layer_scores& s, const window_params& p, int32_t n_past,
                             const std::string& method);
 
 // ---- decode views ----------------------------------------------------------------------------

@@ -101,7 +101,7 @@ struct shotkv final : compressor {
     std::string name() const override { return "shotkv"; }
     nlohmann::json params() const override {
         nlohmann::json j;
-        params_put_window(j, p.win, false, false);
+        params_put_window(j, p.win, false, false, false);
         j["query_set"] = shot_query_sets[p.query_set];
         j["scope"] = shot_scopes[p.scope];
         j["fill"] = shot_fills[p.fill];

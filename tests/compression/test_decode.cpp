@@ -179,3 +179,16 @@ TEST(decode, ratio_one_never_evicts) {
             ASSERT_FALSE(sim.step(*c, ratio_ctx(1.0), t)) << m;
     }
 }
+
+TEST(decode, protected_question_sets_the_decoding_window_size) {
+    // Context [0, 10) with B = 5, question + template [10, 18) protected: 13 entries held.
+    const std::vector<token_span> spans = {{SEGMENT_SYSTEM, 0, 10, -1},
+                                           {SEGMENT_QUESTION, 10, 18, -1}};
+    auto c = compressor_create("streaming_llm",
+                               {{"decode_compression", true}, {"protect_question", true}});
+    decode_sim sim(18, 1, concat({0, 1, 2, 3, 9}, range(10, 18)));
+    for (int32_t t = 0; t < 50; ++t) {
+        sim.step(*c, ratio_ctx(0.5, &spans), t);
+        ASSERT_EQ(sim.cache.pos[0].size(), 13u) << "step " << t;
+    }
+}

@@ -64,10 +64,12 @@ TEST(registry, bad_values_are_rejected_by_name) {
 }
 
 TEST(registry, params_show_paper_defaults_and_the_decode_phase) {
-    EXPECT_EQ(
-        compressor_create("snapkv", {})->params(),
-        (nlohmann::json{
-            {"window", 8}, {"kernel", 7}, {"pooling", "maxpool"}, {"gqa_mode", "kv_head_mean"}}));
+    EXPECT_EQ(compressor_create("snapkv", {})->params(),
+              (nlohmann::json{{"window", 8},
+                              {"kernel", 7},
+                              {"pooling", "maxpool"},
+                              {"gqa_mode", "kv_head_mean"},
+                              {"protect_question", false}}));
     EXPECT_EQ(compressor_create("pyramidkv", {})->params()["beta"], 20);
     EXPECT_EQ(compressor_create("chunkkv", {})->params()["chunk"], 10);
     EXPECT_EQ(compressor_create("chunkkv", {})->params()["scope"], "per_layer");
@@ -220,6 +222,34 @@ INSTANTIATE_TEST_SUITE_P(all, method_ratio,
                              return std::get<0>(info.param) + "_" +
                                     std::to_string((int)(std::get<1>(info.param) * 100));
                          });
+
+TEST(protect_question, keeps_question_and_template_suffix_and_budgets_the_context) {
+    matrix_case mc; // question [270, 300)
+    const std::vector<int32_t> suffix = range(270, 300);
+    for (const char* m : {"streaming_llm", "h2o", "snapkv", "pyramidkv", "chunkkv"}) {
+        auto c = compressor_create(m, {{"protect_question", true}});
+        const compress_context ctx = ratio_ctx(0.25, &mc.spans);
+        std::vector<head_selection> sel = c->select_prefill_layers(ctx, mc.views());
+        std::vector<std::vector<int64_t>> kept;
+        for (const head_selection& layer : sel) {
+            kept.emplace_back();
+            for (const std::vector<int32_t>& head : layer) {
+                EXPECT_TRUE(std::includes(head.begin(), head.end(), suffix.begin(), suffix.end()))
+                    << m;
+                kept.back().push_back((int64_t)head.size());
+            }
+        }
+        EXPECT_NO_THROW(compressor_check_kept(*c, ctx, matrix_case::n, kept)) << m;
+        // round(0.25 * 270) = 68 (67.5 -> 68) of the context + the 30 protected tokens; PyramidKV
+        // layer 0 of 4 on the context: m = 60, max = 117, so 117 + 8 + 30.
+        EXPECT_EQ(c->expected_prefill_kept(ctx, 0, 4, matrix_case::n).max,
+                  std::string(m) == "pyramidkv" ? 155 : 98)
+            << m;
+        EXPECT_THROW(c->select_prefill(ratio_ctx(0.25), mc.layers[0].view(0, 4)),
+                     std::invalid_argument)
+            << m << ": no spans";
+    }
+}
 
 TEST(prefill_plan, records_budget_and_pyramidinfer_achieved_ratio) {
     nlohmann::json snap = compressor_create("snapkv", {})->prefill_plan(ratio_ctx(0.1), 25, 2);

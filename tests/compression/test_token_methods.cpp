@@ -31,6 +31,22 @@ TEST(h2o, keeps_top_column_sums_plus_window) {
               head_selection(1, {0, 1, 8, 9})); // tie -> lower
 }
 
+TEST(protect_question, hand_checked_snapkv_and_streaming_llm) {
+    // system [0, 10), question [10, 16), template [16, 18): the context is [0, 10).
+    const std::vector<token_span> spans = {{SEGMENT_SYSTEM, 0, 10, -1},
+                                           {SEGMENT_QUESTION, 10, 16, -1},
+                                           {SEGMENT_TEMPLATE, 16, 18, -1}};
+    fake_layer f(18, 1, 1, 2);
+    f.set_window_sum(0, {5, 1, 9, 3, 9, 0, 7, 2, 100, 100, 100, 100});
+    const nlohmann::json p = {{"window", 2}, {"pooling", "none"}, {"protect_question", true}};
+    // B = round(0.5 * 10) = 5: 3 of [0, 8) + context window {8, 9}, then the suffix [10, 18).
+    EXPECT_EQ(compressor_create("snapkv", p)->select_prefill(ratio_ctx(0.5, &spans), f.view()),
+              head_selection(1, concat({2, 4, 6, 8, 9}, range(10, 18))));
+    EXPECT_EQ(compressor_create("streaming_llm", {{"protect_question", true}})
+                  ->select_prefill(ratio_ctx(0.5, &spans), f.view()),
+              head_selection(1, concat({0, 1, 2, 3, 9}, range(10, 18))));
+}
+
 TEST(h2o, decode_initial_scores_are_group_sums_at_kept_positions) {
     fake_layer f(4, 2, 1, 0);
     f.set_column_sums(0, {1, 2, 3, 4});
