@@ -90,8 +90,11 @@ void project(const weight_matrix& w, const float* x, int64_t n, float* y, bool d
         weight_gemm(w, x, n, y);
 }
 
+// Row-wise work runs on both cores; each row is computed the same way whatever the split.
 void rmsnorm_rows(const float* x, const std::vector<float>& weight, int64_t n, int64_t dim, float eps, float* out) {
-    for (int64_t i = 0; i < n; ++i) rmsnorm(out + i * dim, x + i * dim, weight.data(), dim, eps);
+    parallel_for(n, [&](int64_t a, int64_t b) {
+        for (int64_t i = a; i < b; ++i) rmsnorm(out + i * dim, x + i * dim, weight.data(), dim, eps);
+    });
 }
 
 void add_rows(float* x, const float* y, int64_t count) {
@@ -119,10 +122,12 @@ void attention_inputs(const model& m, const layer_weights& L, const float* x, in
     project(L.wq, xb.data(), n, q.data(), decode);
     project(L.wk, xb.data(), n, k.data(), decode);
     project(L.wv, xb.data(), n, v.data(), decode);
-    for (int64_t i = 0; i < n; ++i) {
-        rope_apply(m.rope, q.data() + i * q_dim, c.n_heads, pos[i]);
-        rope_apply(m.rope, k.data() + i * kv_dim, c.n_kv_heads, pos[i]);
-    }
+    parallel_for(n, [&](int64_t a, int64_t b) {
+        for (int64_t i = a; i < b; ++i) {
+            rope_apply(m.rope, q.data() + i * q_dim, c.n_heads, pos[i]);
+            rope_apply(m.rope, k.data() + i * kv_dim, c.n_kv_heads, pos[i]);
+        }
+    });
 }
 
 // Appends one row's keys/values to every cache head (an expanded cache gets its KV head's copy).
@@ -148,7 +153,9 @@ void attention_output_and_ffn(const model& m, const layer_weights& L, const floa
     std::vector<float> gate((size_t)n * c.hidden_dim), up((size_t)n * c.hidden_dim);
     project(L.w_gate, xb.data(), n, gate.data(), decode);
     project(L.w_up, xb.data(), n, up.data(), decode);
-    for (size_t i = 0; i < gate.size(); ++i) gate[i] = silu(gate[i]) * up[i];
+    parallel_for(n, [&](int64_t a, int64_t b) {
+        for (int64_t i = a * c.hidden_dim; i < b * c.hidden_dim; ++i) gate[i] = silu(gate[i]) * up[i];
+    });
     project(L.w_down, gate.data(), n, tmp.data(), decode);
     add_rows(x, tmp.data(), n * c.dim);
 }
