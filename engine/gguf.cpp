@@ -6,9 +6,9 @@
 #include "engine/mapped_file.h"
 
 const char* gguf_type_name(gguf_type t) {
-    static const char* names[GGUF_TYPE_COUNT] = {"uint8", "int8",   "uint16", "int16", "uint32",
-                                                 "int32", "float32", "bool",  "string", "array",
-                                                 "uint64", "int64",  "float64"};
+    static const char* names[GGUF_TYPE_COUNT] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
+                                                 "int32",  "float32", "bool",   "string", "array",
+                                                 "uint64", "int64",   "float64"};
     return (uint32_t)t < GGUF_TYPE_COUNT ? names[t] : "invalid";
 }
 
@@ -33,9 +33,21 @@ struct gguf_cursor {
         std::memcpy(out, data + pos, n);
         pos += n;
     }
-    uint8_t u8(const char* what) { uint8_t v; copy(&v, 1, what); return v; }
-    uint32_t u32(const char* what) { uint32_t v; copy(&v, 4, what); return v; }
-    uint64_t u64(const char* what) { uint64_t v; copy(&v, 8, what); return v; }
+    uint8_t u8(const char* what) {
+        uint8_t v;
+        copy(&v, 1, what);
+        return v;
+    }
+    uint32_t u32(const char* what) {
+        uint32_t v;
+        copy(&v, 4, what);
+        return v;
+    }
+    uint64_t u64(const char* what) {
+        uint64_t v;
+        copy(&v, 8, what);
+        return v;
+    }
     std::string str(const char* what) {
         uint64_t n = u64(what);
         need(n, what);
@@ -53,38 +65,83 @@ struct gguf_cursor {
 
 uint64_t gguf_scalar_bytes(gguf_type t) {
     switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
-    case GGUF_TYPE_STRING: return 8; // at least the length prefix
-    default: return 0;
+    case GGUF_TYPE_UINT8:
+    case GGUF_TYPE_INT8:
+    case GGUF_TYPE_BOOL:
+        return 1;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16:
+        return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_FLOAT32:
+        return 4;
+    case GGUF_TYPE_UINT64:
+    case GGUF_TYPE_INT64:
+    case GGUF_TYPE_FLOAT64:
+        return 8;
+    case GGUF_TYPE_STRING:
+        return 8; // at least the length prefix
+    default:
+        return 0;
     }
 }
 
-bool gguf_type_is_float(gguf_type t) { return t == GGUF_TYPE_FLOAT32 || t == GGUF_TYPE_FLOAT64; }
+bool gguf_type_is_float(gguf_type t) {
+    return t == GGUF_TYPE_FLOAT32 || t == GGUF_TYPE_FLOAT64;
+}
 
 // Reads one numeric/bool scalar of type t; integers go to *i, floats to *f.
 void gguf_read_number(gguf_cursor& c, gguf_type t, const std::string& key, int64_t* i, double* f) {
     const char* what = "metadata value";
     switch (t) {
-    case GGUF_TYPE_UINT8: *i = c.u8(what); break;
-    case GGUF_TYPE_INT8: *i = (int8_t)c.u8(what); break;
-    case GGUF_TYPE_BOOL: *i = c.u8(what) != 0; break;
-    case GGUF_TYPE_UINT16: { uint16_t v; c.copy(&v, 2, what); *i = v; break; }
-    case GGUF_TYPE_INT16: { int16_t v; c.copy(&v, 2, what); *i = v; break; }
-    case GGUF_TYPE_UINT32: *i = c.u32(what); break;
-    case GGUF_TYPE_INT32: *i = (int32_t)c.u32(what); break;
+    case GGUF_TYPE_UINT8:
+        *i = c.u8(what);
+        break;
+    case GGUF_TYPE_INT8:
+        *i = (int8_t)c.u8(what);
+        break;
+    case GGUF_TYPE_BOOL:
+        *i = c.u8(what) != 0;
+        break;
+    case GGUF_TYPE_UINT16: {
+        uint16_t v;
+        c.copy(&v, 2, what);
+        *i = v;
+        break;
+    }
+    case GGUF_TYPE_INT16: {
+        int16_t v;
+        c.copy(&v, 2, what);
+        *i = v;
+        break;
+    }
+    case GGUF_TYPE_UINT32:
+        *i = c.u32(what);
+        break;
+    case GGUF_TYPE_INT32:
+        *i = (int32_t)c.u32(what);
+        break;
     case GGUF_TYPE_UINT64: {
         uint64_t v = c.u64(what);
         if (v > (uint64_t)INT64_MAX) c.fail("metadata key '" + key + "': uint64 value too large");
         *i = (int64_t)v;
         break;
     }
-    case GGUF_TYPE_INT64: *i = (int64_t)c.u64(what); break;
-    case GGUF_TYPE_FLOAT32: { float v; c.copy(&v, 4, what); *f = v; break; }
-    case GGUF_TYPE_FLOAT64: c.copy(f, 8, what); break;
-    default: c.fail("metadata key '" + key + "': bad value type " + std::to_string((uint32_t)t));
+    case GGUF_TYPE_INT64:
+        *i = (int64_t)c.u64(what);
+        break;
+    case GGUF_TYPE_FLOAT32: {
+        float v;
+        c.copy(&v, 4, what);
+        *f = v;
+        break;
+    }
+    case GGUF_TYPE_FLOAT64:
+        c.copy(f, 8, what);
+        break;
+    default:
+        c.fail("metadata key '" + key + "': bad value type " + std::to_string((uint32_t)t));
     }
 }
 
@@ -108,7 +165,8 @@ gguf_value gguf_read_value(gguf_cursor& c, const std::string& key) {
         c.need_count(n, gguf_scalar_bytes(v.elem_type), "array");
         if (v.elem_type == GGUF_TYPE_STRING) {
             v.strs.reserve(n);
-            for (uint64_t k = 0; k < n; ++k) v.strs.push_back(c.str("array string"));
+            for (uint64_t k = 0; k < n; ++k)
+                v.strs.push_back(c.str("array string"));
         } else {
             v.nums.resize(n);
             for (uint64_t k = 0; k < n; ++k) {
@@ -127,11 +185,20 @@ gguf_value gguf_read_value(gguf_cursor& c, const std::string& key) {
 // Maps a ggml type id to our dtype; false when unsupported.
 bool gguf_dtype_from_ggml(uint32_t type, tensor_dtype* out) {
     switch (type) {
-    case GGML_TYPE_F32: *out = DTYPE_F32; return true;
-    case GGML_TYPE_F16: *out = DTYPE_F16; return true;
-    case GGML_TYPE_BF16: *out = DTYPE_BF16; return true;
-    case GGML_TYPE_Q8_0: *out = DTYPE_Q8_0; return true;
-    default: return false;
+    case GGML_TYPE_F32:
+        *out = DTYPE_F32;
+        return true;
+    case GGML_TYPE_F16:
+        *out = DTYPE_F16;
+        return true;
+    case GGML_TYPE_BF16:
+        *out = DTYPE_BF16;
+        return true;
+    case GGML_TYPE_Q8_0:
+        *out = DTYPE_Q8_0;
+        return true;
+    default:
+        return false;
     }
 }
 

@@ -62,11 +62,11 @@ struct gguf_value {
 };
 
 struct gguf_tensor_info {
-    std::string name;       // as stored ("blk.0.attn_q.weight")
+    std::string name;        // as stored ("blk.0.attn_q.weight")
     std::vector<int64_t> ne; // ggml order: ne[0] is the fastest (input) dimension
-    uint32_t type = 0;      // ggml_type_id
+    uint32_t type = 0;       // ggml_type_id
     tensor_dtype dtype = DTYPE_F32;
-    uint64_t offset = 0;    // relative to data_offset
+    uint64_t offset = 0; // relative to data_offset
     uint64_t bytes = 0;
 };
 
@@ -76,7 +76,7 @@ struct gguf_file {
     std::map<std::string, gguf_value> kv;
     std::vector<gguf_tensor_info> tensors; // in file order
     uint64_t alignment = 32;
-    uint64_t data_offset = 0;              // absolute offset of the tensor data section
+    uint64_t data_offset = 0; // absolute offset of the tensor data section
 };
 
 // Parses and validates the whole structure (every tensor's bytes lie inside the file, offsets

@@ -18,8 +18,8 @@ int32_t gguf_get_i32(const gguf_file& g, const std::string& key,
                      std::optional<int64_t> fallback = std::nullopt) {
     int64_t v = fallback ? gguf_get_int(g, key, *fallback) : gguf_get_int(g, key);
     if (v < INT32_MIN || v > INT32_MAX) {
-        throw std::runtime_error(g.file->path + ": metadata key '" + key + "' = " +
-                                 std::to_string(v) + " out of int32 range");
+        throw std::runtime_error(g.file->path + ": metadata key '" + key +
+                                 "' = " + std::to_string(v) + " out of int32 range");
     }
     return (int32_t)v;
 }
@@ -41,13 +41,14 @@ rope_scaling_params gguf_rope_scaling_from_freqs(const gguf_file& g, const gguf_
     rs.factor = 1.0f;
     for (float x : f) {
         if (!std::isfinite(x) || x <= 0.0f) {
-            throw std::runtime_error(path + ": tensor 'rope_freqs.weight' has a non-positive entry");
+            throw std::runtime_error(path +
+                                     ": tensor 'rope_freqs.weight' has a non-positive entry");
         }
         rs.factor = std::max(rs.factor, x);
     }
     if (rs.factor == 1.0f) return rope_scaling_params{};
-    rs.original_max_position = gguf_get_i32(g, c.arch + ".rope.scaling.original_context_length",
-                                            rs.original_max_position);
+    rs.original_max_position =
+        gguf_get_i32(g, c.arch + ".rope.scaling.original_context_length", rs.original_max_position);
     const double low_wavelen = rs.original_max_position / rs.low_freq_factor;
     const double high_wavelen = rs.original_max_position / rs.high_freq_factor;
     for (size_t i = 0; i < f.size(); ++i) {
@@ -87,9 +88,9 @@ model_config gguf_read_config(const gguf_file& g) {
     c.n_heads = gguf_get_i32(g, p + "attention.head_count");
     c.n_kv_heads = gguf_get_i32(g, p + "attention.head_count_kv", c.n_heads);
     if (c.n_heads < 1 || c.dim % c.n_heads != 0) {
-        throw std::runtime_error(path + ": " + p + "attention.head_count = " +
-                                 std::to_string(c.n_heads) + " does not divide embedding_length = " +
-                                 std::to_string(c.dim));
+        throw std::runtime_error(path + ": " + p +
+                                 "attention.head_count = " + std::to_string(c.n_heads) +
+                                 " does not divide embedding_length = " + std::to_string(c.dim));
     }
     c.head_dim = gguf_get_i32(g, p + "attention.key_length", c.dim / c.n_heads);
     if (gguf_get_i32(g, p + "attention.value_length", c.head_dim) != c.head_dim) {
@@ -121,14 +122,13 @@ model_config gguf_read_config(const gguf_file& g) {
     return c;
 }
 
-
 const gguf_value& gguf_get_array(const gguf_file& g, const std::string& key, bool strings) {
     const gguf_value* v = gguf_find(g, key);
     if (!v) throw std::runtime_error(g.file->path + ": metadata key '" + key + "' missing");
     bool ok = v->type == GGUF_TYPE_ARRAY && (v->elem_type == GGUF_TYPE_STRING) == strings;
     if (!ok) {
-        throw std::runtime_error(g.file->path + ": metadata key '" + key + "' must be an array of " +
-                                 (strings ? "strings" : "numbers"));
+        throw std::runtime_error(g.file->path + ": metadata key '" + key +
+                                 "' must be an array of " + (strings ? "strings" : "numbers"));
     }
     return *v;
 }
@@ -237,8 +237,9 @@ model_file gguf_load_model(const std::string& path) {
         template_text = gguf_get_string(g, "tokenizer.chat_template");
     }
     const gguf_value* toks = gguf_find(g, "tokenizer.ggml.tokens");
-    mf.chat_template_name = model_file_guess_chat_template(template_text, [&](const std::string& s) {
-        return toks && std::find(toks->strs.begin(), toks->strs.end(), s) != toks->strs.end();
-    });
+    mf.chat_template_name =
+        model_file_guess_chat_template(template_text, [&](const std::string& s) {
+            return toks && std::find(toks->strs.begin(), toks->strs.end(), s) != toks->strs.end();
+        });
     return mf;
 }

@@ -48,8 +48,9 @@ struct hf_config_reader {
             return (int32_t)*fallback;
         }
         if (!v->is_number_integer()) fail(field, "must be an integer, got " + v->dump());
-        if (v->is_number_unsigned() ? v->get<uint64_t>() > INT32_MAX
-                                    : (v->get<int64_t>() < INT32_MIN || v->get<int64_t>() > INT32_MAX)) {
+        if (v->is_number_unsigned()
+                ? v->get<uint64_t>() > INT32_MAX
+                : (v->get<int64_t>() < INT32_MIN || v->get<int64_t>() > INT32_MAX)) {
             fail(field, "out of int32 range: " + v->dump());
         }
         return v->get<int32_t>();
@@ -148,13 +149,13 @@ std::vector<std::string> hf_shard_files(const std::string& index_path) {
     return shards;
 }
 
-
 // tokenizer.json (or .json.gz) plus tokenizer_config.json (or .gz) when present; null with a
 // warning when the folder has no tokenizer.
 std::shared_ptr<tokenizer> hf_load_tokenizer(const std::string& dir) {
     namespace fs = std::filesystem;
     auto first_existing = [&](const char* name) {
-        for (std::string p : {(fs::path(dir) / name).string(), (fs::path(dir) / name).string() + ".gz"}) {
+        for (std::string p :
+             {(fs::path(dir) / name).string(), (fs::path(dir) / name).string() + ".gz"}) {
             if (fs::exists(p)) return p;
         }
         return std::string();
@@ -199,20 +200,17 @@ std::string hf_canonical_name(const std::string& n) {
         if (n == hf) return ours;
     }
     static const std::pair<const char*, const char*> layer[] = {
-        {"input_layernorm.weight", "attn_norm"},
-        {"self_attn.q_proj.weight", "attn_q"},
-        {"self_attn.k_proj.weight", "attn_k"},
-        {"self_attn.v_proj.weight", "attn_v"},
-        {"self_attn.o_proj.weight", "attn_output"},
-        {"post_attention_layernorm.weight", "ffn_norm"},
-        {"mlp.gate_proj.weight", "ffn_gate"},
-        {"mlp.up_proj.weight", "ffn_up"},
+        {"input_layernorm.weight", "attn_norm"},    {"self_attn.q_proj.weight", "attn_q"},
+        {"self_attn.k_proj.weight", "attn_k"},      {"self_attn.v_proj.weight", "attn_v"},
+        {"self_attn.o_proj.weight", "attn_output"}, {"post_attention_layernorm.weight", "ffn_norm"},
+        {"mlp.gate_proj.weight", "ffn_gate"},       {"mlp.up_proj.weight", "ffn_up"},
         {"mlp.down_proj.weight", "ffn_down"},
     };
     const std::string prefix = "model.layers.";
     if (n.compare(0, prefix.size(), prefix) != 0) return "";
     size_t i = prefix.size(), j = i;
-    while (j < n.size() && j - i < 6 && std::isdigit((unsigned char)n[j])) ++j;
+    while (j < n.size() && j - i < 6 && std::isdigit((unsigned char)n[j]))
+        ++j;
     if (j == i || j >= n.size() || n[j] != '.') return "";
     const std::string rest = n.substr(j + 1);
     for (const auto& [hf, ours] : layer) {
@@ -261,8 +259,9 @@ model_file hf_load_model(const std::string& dir) {
     // Mistral's [INST] is several pieces, so the architecture decides when the template is absent.
     const std::string template_text =
         hf_chat_template_text(dir) + (mf.config.arch == "mistral" ? "[INST]" : "");
-    mf.chat_template_name = model_file_guess_chat_template(template_text, [&](const std::string& s) {
-        return mf.tok && tokenizer_token_id(*mf.tok, s) >= 0;
-    });
+    mf.chat_template_name =
+        model_file_guess_chat_template(template_text, [&](const std::string& s) {
+            return mf.tok && tokenizer_token_id(*mf.tok, s) >= 0;
+        });
     return mf;
 }

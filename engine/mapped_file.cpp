@@ -13,7 +13,7 @@ mapped_file::mapped_file(const std::string& path_) : path(path_) {
     if (fd < 0) {
         throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0) {
         int err = errno;
         ::close(fd);

@@ -12,10 +12,14 @@
 
 const char* tensor_dtype_name(tensor_dtype t) {
     switch (t) {
-    case DTYPE_F32: return "F32";
-    case DTYPE_F16: return "F16";
-    case DTYPE_BF16: return "BF16";
-    case DTYPE_Q8_0: return "Q8_0";
+    case DTYPE_F32:
+        return "F32";
+    case DTYPE_F16:
+        return "F16";
+    case DTYPE_BF16:
+        return "BF16";
+    case DTYPE_Q8_0:
+        return "Q8_0";
     }
     return "invalid";
 }
@@ -36,10 +40,13 @@ int64_t tensor_nbytes(tensor_dtype t, const std::vector<int64_t>& shape) {
         n *= d;
     }
     switch (t) {
-    case DTYPE_F32: return n <= limit / 4 ? n * 4 : -1;
+    case DTYPE_F32:
+        return n <= limit / 4 ? n * 4 : -1;
     case DTYPE_F16:
-    case DTYPE_BF16: return n * 2;
-    case DTYPE_Q8_0: return shape.back() % 32 == 0 ? n / 32 * 34 : -1;
+    case DTYPE_BF16:
+        return n * 2;
+    case DTYPE_Q8_0:
+        return shape.back() % 32 == 0 ? n / 32 * 34 : -1;
     }
     return -1;
 }
@@ -69,7 +76,8 @@ namespace {
 
 std::string shape_str(const std::vector<int64_t>& s) {
     std::string r = "{";
-    for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    for (size_t i = 0; i < s.size(); ++i)
+        r += (i ? ", " : "") + std::to_string(s[i]);
     return r + "}";
 }
 
@@ -133,8 +141,8 @@ void model_file_validate(const model_file& mf) {
     for (const expected_tensor& e : model_file_expected_tensors(mf.config)) {
         auto it = mf.tensors.find(e.name);
         if (it == mf.tensors.end()) {
-            throw std::runtime_error(mf.path + ": tensor '" + e.name + "' missing (expected shape " +
-                                     shape_str(e.shape) + ")");
+            throw std::runtime_error(mf.path + ": tensor '" + e.name +
+                                     "' missing (expected shape " + shape_str(e.shape) + ")");
         }
         const tensor_view& t = it->second;
         if (t.shape != e.shape) {
@@ -151,8 +159,9 @@ void model_file_validate(const model_file& mf) {
     }
 }
 
-std::string model_file_guess_chat_template(const std::string& template_text,
-                                           const std::function<bool(const std::string&)>& has_token) {
+std::string
+model_file_guess_chat_template(const std::string& template_text,
+                               const std::function<bool(const std::string&)>& has_token) {
     if (template_text.find("<|start_header_id|>") != std::string::npos ||
         has_token("<|start_header_id|>")) {
         return "llama3";
@@ -168,14 +177,15 @@ model_memory_estimate model_file_estimate_memory(const model_file& mf, int32_t t
                                     " must divide n_kv_heads = " + std::to_string(c.n_kv_heads) +
                                     " and hidden_dim = " + std::to_string(c.hidden_dim));
     }
-    static const char* sharded[] = {"attn_q", "attn_k", "attn_v", "attn_output",
+    static const char* sharded[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                     "ffn_gate", "ffn_up", "ffn_down"};
     model_memory_estimate m;
     for (const auto& [name, t] : mf.tensors) {
         m.weight_bytes += (int64_t)t.bytes;
         size_t dot = name.rfind('.');
         std::string kind = dot == std::string::npos ? name : name.substr(dot + 1);
-        bool is_sharded = std::find(std::begin(sharded), std::end(sharded), kind) != std::end(sharded);
+        bool is_sharded =
+            std::find(std::begin(sharded), std::end(sharded), kind) != std::end(sharded);
         m.weight_bytes_per_rank += is_sharded ? (int64_t)t.bytes / tp : (int64_t)t.bytes;
     }
     const int64_t per_head = 2 * (int64_t)c.head_dim * 4 + 4; // K, V in F32 and a position
@@ -185,7 +195,7 @@ model_memory_estimate model_file_estimate_memory(const model_file& mf, int32_t t
 }
 
 model_file model_file_open(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         throw std::runtime_error(path + ": no such file or directory");
     }

@@ -10,10 +10,14 @@
 namespace {
 
 bool safetensors_dtype(const std::string& s, tensor_dtype* out) {
-    if (s == "F32") *out = DTYPE_F32;
-    else if (s == "F16") *out = DTYPE_F16;
-    else if (s == "BF16") *out = DTYPE_BF16;
-    else return false;
+    if (s == "F32")
+        *out = DTYPE_F32;
+    else if (s == "F16")
+        *out = DTYPE_F16;
+    else if (s == "BF16")
+        *out = DTYPE_BF16;
+    else
+        return false;
     return true;
 }
 
@@ -55,7 +59,8 @@ safetensors_file safetensors_read(const std::string& path) {
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(path + ": bad safetensors header JSON: " + e.what());
     }
-    if (!header.is_object()) throw std::runtime_error(path + ": safetensors header is not an object");
+    if (!header.is_object())
+        throw std::runtime_error(path + ": safetensors header is not an object");
 
     for (const auto& [name, info] : header.items()) {
         if (name == "__metadata__") continue;

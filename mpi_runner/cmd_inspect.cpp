@@ -14,16 +14,21 @@ namespace {
 
 std::string human_bytes(int64_t b) {
     char buf[64];
-    if (b < 1024) std::snprintf(buf, sizeof buf, "%lld B", (long long)b);
-    else if (b < (1 << 20)) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-    else if (b < (1LL << 30)) std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
-    else std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+    if (b < 1024)
+        std::snprintf(buf, sizeof buf, "%lld B", (long long)b);
+    else if (b < (1 << 20))
+        std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+    else if (b < (1LL << 30))
+        std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
+    else
+        std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
     return buf;
 }
 
 std::string shape_text(const std::vector<int64_t>& s) {
     std::string r;
-    for (size_t i = 0; i < s.size(); ++i) r += (i ? " x " : "") + std::to_string(s[i]);
+    for (size_t i = 0; i < s.size(); ++i)
+        r += (i ? " x " : "") + std::to_string(s[i]);
     return r;
 }
 
@@ -38,9 +43,11 @@ void print_model(const model_file& mf) {
     std::printf("  rope: theta %g, %s pairs", c.rope_theta,
                 c.rope_interleaved ? "interleaved (2i, 2i+1)" : "rotate-half (i, i+d/2)");
     const rope_scaling_params& rs = c.rope_scaling;
-    if (rs.type.empty()) std::printf(", no scaling\n");
-    else std::printf(", %s scaling (factor %g, low %g, high %g, original %d)\n", rs.type.c_str(),
-                     rs.factor, rs.low_freq_factor, rs.high_freq_factor, rs.original_max_position);
+    if (rs.type.empty())
+        std::printf(", no scaling\n");
+    else
+        std::printf(", %s scaling (factor %g, low %g, high %g, original %d)\n", rs.type.c_str(),
+                    rs.factor, rs.low_freq_factor, rs.high_freq_factor, rs.original_max_position);
     if (mf.tok) {
         std::printf("tokenizer: %s, %d tokens, bos %d, eos %d; chat template: %s\n",
                     tokenizer_model_name(*mf.tok), tokenizer_n_vocab(*mf.tok),
@@ -93,12 +100,14 @@ int cmd_inspect(int argc, char** argv) {
         } catch (const std::exception&) {
         }
         if (used != v.size() || n < 1 || (a == "--tp" && n > 4096)) {
-            std::fprintf(stderr, "kvsweep inspect: %s: '%s' is not a positive integer\n",
-                         a.c_str(), v.c_str());
+            std::fprintf(stderr, "kvsweep inspect: %s: '%s' is not a positive integer\n", a.c_str(),
+                         v.c_str());
             return 2;
         }
-        if (a == "--ctx") ctx = n;
-        else tp = (int32_t)n;
+        if (a == "--ctx")
+            ctx = n;
+        else
+            tp = (int32_t)n;
     }
     if (model_path.empty()) {
         std::fprintf(stderr, "%s\n", usage);

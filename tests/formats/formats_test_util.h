@@ -75,8 +75,10 @@ inline std::vector<std::string> gpt2_byte_tokens() {
         bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
         uint32_t cp = printable ? b : 256 + n++;
         std::string s;
-        if (cp < 0x80) s += (char)cp;
-        else if (cp < 0x800) s += {(char)(0xC0 | (cp >> 6)), (char)(0x80 | (cp & 0x3F))};
+        if (cp < 0x80)
+            s += (char)cp;
+        else if (cp < 0x800)
+            s += {(char)(0xC0 | (cp >> 6)), (char)(0x80 | (cp & 0x3F))};
         out.push_back(s);
     }
     return out;
@@ -100,7 +102,9 @@ struct gguf_builder {
         uint64_t n = s.size();
         return std::string((const char*)&n, 8) + s;
     }
-    template <class T> static std::string raw(T v) { return std::string((const char*)&v, sizeof v); }
+    template <class T> static std::string raw(T v) {
+        return std::string((const char*)&v, sizeof v);
+    }
 
     void add(const std::string& key, uint32_t type, const std::string& value) {
         kv += str(key) + raw<uint32_t>(type) + value;
@@ -112,17 +116,20 @@ struct gguf_builder {
     void add_str(const std::string& k, const std::string& v) { add(k, 8, str(v)); }
     void add_str_array(const std::string& k, const std::vector<std::string>& v) {
         std::string body = raw<uint32_t>(8) + raw<uint64_t>(v.size());
-        for (const std::string& s : v) body += str(s);
+        for (const std::string& s : v)
+            body += str(s);
         add(k, 9, body);
     }
     void add_f32_array(const std::string& k, const std::vector<float>& v) {
         std::string body = raw<uint32_t>(6) + raw<uint64_t>(v.size());
-        for (float x : v) body += raw(x);
+        for (float x : v)
+            body += raw(x);
         add(k, 9, body);
     }
     void add_i32_array(const std::string& k, const std::vector<int32_t>& v) {
         std::string body = raw<uint32_t>(5) + raw<uint64_t>(v.size());
-        for (int32_t x : v) body += raw(x);
+        for (int32_t x : v)
+            body += raw(x);
         add(k, 9, body);
     }
     void add_tensor(const std::string& name, std::vector<uint64_t> ne, uint32_t type,
@@ -138,14 +145,18 @@ struct gguf_builder {
 
     // `offset_shift` is added to the stored offset of the last tensor (to point it elsewhere).
     std::string build(uint64_t offset_shift = 0) const {
-        auto pad = [&](uint64_t n) { return std::string((alignment - n % alignment) % alignment, '\0'); };
-        std::string out = "GGUF" + raw<uint32_t>(3) + raw<uint64_t>(tensors.size()) + raw(n_kv) + kv;
+        auto pad = [&](uint64_t n) {
+            return std::string((alignment - n % alignment) % alignment, '\0');
+        };
+        std::string out =
+            "GGUF" + raw<uint32_t>(3) + raw<uint64_t>(tensors.size()) + raw(n_kv) + kv;
         std::string data;
         for (size_t i = 0; i < tensors.size(); ++i) {
             const tensor& t = tensors[i];
             uint64_t offset = data.size() + (i + 1 == tensors.size() ? offset_shift : 0);
             out += str(t.name) + raw<uint32_t>((uint32_t)t.ne.size());
-            for (uint64_t d : t.ne) out += raw(d);
+            for (uint64_t d : t.ne)
+                out += raw(d);
             out += raw(t.type) + raw(offset);
             data += t.data + pad(t.data.size());
         }
@@ -164,7 +175,8 @@ inline std::string random_tensor_bytes(uint32_t type, uint64_t n, std::mt19937& 
     if (type == 8) {
         for (uint64_t b = 0; b < n / 32; ++b) {
             out += gguf_builder::raw<uint16_t>(0x2C00); // fp16 scale 1/16
-            for (int i = 0; i < 32; ++i) out += (char)byte(rng);
+            for (int i = 0; i < 32; ++i)
+                out += (char)byte(rng);
         }
         return out;
     }
@@ -173,9 +185,13 @@ inline std::string random_tensor_bytes(uint32_t type, uint64_t n, std::mt19937& 
         float f = normal(rng);
         uint32_t u;
         std::memcpy(&u, &f, 4);
-        if (type == 0) out += gguf_builder::raw(f);
-        else if (type == 30) out += gguf_builder::raw<uint16_t>(u >> 16);
-        else out += gguf_builder::raw<uint16_t>(0x3C00 ^ (uint16_t)(byte(rng) & 0x3FF)); // F16 ~[1,2)
+        if (type == 0)
+            out += gguf_builder::raw(f);
+        else if (type == 30)
+            out += gguf_builder::raw<uint16_t>(u >> 16);
+        else
+            out +=
+                gguf_builder::raw<uint16_t>(0x3C00 ^ (uint16_t)(byte(rng) & 0x3FF)); // F16 ~[1,2)
     }
     return out;
 }

@@ -81,7 +81,8 @@ TEST(errors, gguf_absurd_lengths) {
 TEST(errors, gguf_tensor_outside_file_and_misaligned) {
     scratch_dir dir;
     gguf_builder b = make_llama_gguf(tiny_llama{}, 0);
-    expect_gguf_error(dir, b.build((uint64_t)1 << 20), {"tensor 'output.weight'", "outside the file"});
+    expect_gguf_error(dir, b.build((uint64_t)1 << 20),
+                      {"tensor 'output.weight'", "outside the file"});
     expect_gguf_error(dir, b.build(4), {"tensor 'output.weight'", "not aligned to 32"});
 }
 
@@ -90,12 +91,14 @@ TEST(errors, gguf_missing_tensor_shape_mismatch_bad_dtype) {
     gguf_builder b = make_llama_gguf(tiny_llama{}, 0);
     gguf_builder missing = b;
     missing.tensors.erase(missing.tensors.begin() + 5);
-    expect_gguf_error(dir, missing.build(), {"tensor '" + b.tensors[5].name.substr(0, 14), "missing"});
+    expect_gguf_error(dir, missing.build(),
+                      {"tensor '" + b.tensors[5].name.substr(0, 14), "missing"});
 
     gguf_builder shape = b;
     shape.find("blk.1.attn_k.weight").ne = {64, 16};
     shape.find("blk.1.attn_k.weight").data.resize(64 * 16 * 4);
-    expect_gguf_error(dir, shape.build(), {"blk.1.attn_k", "has shape {16, 64}, expected {32, 64}"});
+    expect_gguf_error(dir, shape.build(),
+                      {"blk.1.attn_k", "has shape {16, 64}, expected {32, 64}"});
 
     gguf_builder dtype = b;
     dtype.find("blk.0.ffn_up.weight").type = 2; // Q4_0
@@ -211,17 +214,27 @@ TEST(errors, hf_safetensors) {
     f.expect({st, "bad safetensors header JSON"});
 
     const std::string four = std::string(16, '\0');
-    write_safetensors(st, {{"model.norm.weight", {{"dtype", "I64"}, {"shape", {2}}, {"data_offsets", {0, 16}}}}}, four);
+    write_safetensors(
+        st, {{"model.norm.weight", {{"dtype", "I64"}, {"shape", {2}}, {"data_offsets", {0, 16}}}}},
+        four);
     f.expect({st, "tensor 'model.norm.weight'", "unsupported dtype I64"});
-    write_safetensors(st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 16}}}}}, "");
+    write_safetensors(
+        st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 16}}}}},
+        "");
     f.expect({st, "lies outside the file"});
-    write_safetensors(st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {3}}, {"data_offsets", {0, 16}}}}}, four);
+    write_safetensors(
+        st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {3}}, {"data_offsets", {0, 16}}}}},
+        four);
     f.expect({st, "data_offsets span 16 bytes, shape and dtype need 12"});
-    write_safetensors(st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {-4}}, {"data_offsets", {0, 16}}}}}, four);
+    write_safetensors(
+        st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {-4}}, {"data_offsets", {0, 16}}}}},
+        four);
     f.expect({st, "bad shape entry -4"});
     write_safetensors(st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {4}}}}}, four);
     f.expect({st, "needs dtype"});
-    write_safetensors(st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 16}}}}}, four);
+    write_safetensors(
+        st, {{"model.norm.weight", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 16}}}}},
+        four);
     f.expect({f.m, "tensor 'token_embd' missing"});
 }
 

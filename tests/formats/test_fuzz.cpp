@@ -39,9 +39,12 @@ void load_mutant(const std::string& path, const std::string& bytes, const std::s
 // interesting region and `n / 4` over the rest of the file.
 std::vector<size_t> cut_points(size_t size, size_t region_end, size_t dense, size_t n) {
     std::vector<size_t> cuts;
-    for (size_t i = 0; i < dense && i < size; ++i) cuts.push_back(i);
-    for (size_t k = 0; k < n; ++k) cuts.push_back(dense + (region_end - dense) * k / n);
-    for (size_t k = 0; k < n / 4; ++k) cuts.push_back(region_end + (size - region_end) * k / (n / 4));
+    for (size_t i = 0; i < dense && i < size; ++i)
+        cuts.push_back(i);
+    for (size_t k = 0; k < n; ++k)
+        cuts.push_back(dense + (region_end - dense) * k / n);
+    for (size_t k = 0; k < n / 4; ++k)
+        cuts.push_back(region_end + (size - region_end) * k / (n / 4));
     return cuts;
 }
 
@@ -58,7 +61,7 @@ std::string flip_bits(const std::string& good, size_t region_end, std::mt19937& 
 }
 
 class fuzz : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { spdlog::set_level(spdlog::level::off); }
     void TearDown() override { spdlog::set_level(spdlog::level::info); }
 };
@@ -81,10 +84,11 @@ TEST_F(fuzz, gguf_truncated_and_bit_flipped) {
     fuzz_counts flip;
     std::mt19937 rng(20250203);
     for (int i = 0; i < 600; ++i) {
-        load_mutant(path, flip_bits(good, header_end, rng), path, "flip " + std::to_string(i), flip);
+        load_mutant(path, flip_bits(good, header_end, rng), path, "flip " + std::to_string(i),
+                    flip);
     }
-    std::printf("gguf: %d cuts rejected; %d flips loaded, %d rejected\n", cut.rejected,
-                flip.loaded, flip.rejected);
+    std::printf("gguf: %d cuts rejected; %d flips loaded, %d rejected\n", cut.rejected, flip.loaded,
+                flip.rejected);
     EXPECT_GT(flip.rejected, 50);
     EXPECT_GT(flip.loaded, 50); // flips in weights or scores are harmless
 }
@@ -113,7 +117,8 @@ TEST_F(fuzz, hf_truncated_and_bit_flipped) {
     std::mt19937 rng(1729);
     write_bytes(cfg, good_cfg);
     for (int i = 0; i < 400; ++i) {
-        load_mutant(st, flip_bits(good_st, header_end, rng), m, "st flip " + std::to_string(i), flip);
+        load_mutant(st, flip_bits(good_st, header_end, rng), m, "st flip " + std::to_string(i),
+                    flip);
     }
     write_bytes(st, good_st);
     for (int i = 0; i < 300; ++i) {

@@ -117,7 +117,9 @@ TEST(gguf, aidreams_tokenizer_from_metadata) {
     EXPECT_EQ(tokenizer_token_type(tok, 258), TOKEN_TYPE_BYTE);
     EXPECT_EQ(tokenizer_token_text(tok, 3), "<0x00>");
     // tok512.bin stores " a" (llama2.c turned U+2581 into a space): the converter restores "▁a".
-    EXPECT_EQ(tokenizer_token_id(tok, "\xE2\x96\x81" "a"), 262);
+    EXPECT_EQ(tokenizer_token_id(tok, "\xE2\x96\x81"
+                                      "a"),
+              262);
     EXPECT_EQ(tokenizer_token_id(tok, "<s>"), 1);
     EXPECT_EQ(mf.chat_template_name, "plain");
 }
@@ -234,8 +236,10 @@ std::vector<float> llama3_rope_factors(int head_dim, double theta, double factor
     std::vector<float> f;
     for (int i = 0; i < head_dim / 2; ++i) {
         double freq = std::pow(theta, -2.0 * i / head_dim), wavelen = 2 * M_PI / freq;
-        if (wavelen < orig / 4.0) f.push_back(1.0f);
-        else if (wavelen > orig / 1.0) f.push_back((float)factor);
+        if (wavelen < orig / 4.0)
+            f.push_back(1.0f);
+        else if (wavelen > orig / 1.0)
+            f.push_back((float)factor);
         else {
             double smooth = (orig / wavelen - 1.0) / 3.0;
             f.push_back((float)(1.0 / ((1 - smooth) / factor + smooth)));

@@ -83,7 +83,8 @@ class hf_folders : public ::testing::TestWithParam<hf_case> {};
 TEST_P(hf_folders, load_and_match_tool_reference) {
     const hf_case& p = GetParam();
     scratch_dir dir;
-    make_random_hf_model(dir / "m", std::string(p.args) + " --dump-reference " + (dir / "ref.json"));
+    make_random_hf_model(dir / "m",
+                         std::string(p.args) + " --dump-reference " + (dir / "ref.json"));
     model_file mf = model_file_open(dir / "m");
     expect_tool_config(mf.config);
     EXPECT_FALSE(mf.config.tied_output);
@@ -100,7 +101,8 @@ INSTANTIATE_TEST_SUITE_P(all, hf_folders,
                          ::testing::Values(hf_case{"--dtype f32 --seed 1", DTYPE_F32, 1},
                                            hf_case{"--dtype bf16 --seed 2", DTYPE_BF16, 1},
                                            hf_case{"--dtype f16 --seed 3", DTYPE_F16, 1},
-                                           hf_case{"--dtype bf16 --seed 4 --shards 3", DTYPE_BF16, 3}));
+                                           hf_case{"--dtype bf16 --seed 4 --shards 3", DTYPE_BF16,
+                                                   3}));
 
 TEST(hf, tied_embeddings_have_no_output) {
     scratch_dir dir;
@@ -124,7 +126,8 @@ TEST(hf, canonical_names) {
     EXPECT_EQ(hf_canonical_name("lm_head.weight"), "output");
     EXPECT_EQ(hf_canonical_name("model.layers.0.input_layernorm.weight"), "blk.0.attn_norm");
     EXPECT_EQ(hf_canonical_name("model.layers.12.self_attn.o_proj.weight"), "blk.12.attn_output");
-    EXPECT_EQ(hf_canonical_name("model.layers.3.post_attention_layernorm.weight"), "blk.3.ffn_norm");
+    EXPECT_EQ(hf_canonical_name("model.layers.3.post_attention_layernorm.weight"),
+              "blk.3.ffn_norm");
     EXPECT_EQ(hf_canonical_name("model.layers.31.mlp.down_proj.weight"), "blk.31.ffn_down");
     EXPECT_EQ(hf_canonical_name("model.layers.1.self_attn.rotary_emb.inv_freq"), "");
     EXPECT_EQ(hf_canonical_name("model.layers.x.mlp.up_proj.weight"), "");
@@ -137,7 +140,8 @@ namespace {
 std::string tiny_tokenizer_json() {
     nlohmann::json vocab = nlohmann::json::object();
     std::vector<std::string> bytes = gpt2_byte_tokens();
-    for (int b = 0; b < 256; ++b) vocab[bytes[b]] = b;
+    for (int b = 0; b < 256; ++b)
+        vocab[bytes[b]] = b;
     vocab["he"] = 256;
     nlohmann::json j = {
         {"version", "1.0"},
