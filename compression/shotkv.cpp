@@ -128,7 +128,8 @@ struct shotkv final : compressor {
     // alpha[h][t] for this rank's query heads over all n prompt keys.
     score_matrix alpha(const compress_context& ctx, const layer_scores& s) const {
         if (p.query_set == 2) return scoring_column_sums(s, s.n, "shotkv");
-        if (p.query_set == 0) return scoring_window_sums(s, p.win.window, s.n, "shotkv");
+        if (p.query_set == 0) // prompts shorter than w have only n query rows
+            return scoring_window_sums(s, std::min(p.win.window, s.n), s.n, "shotkv");
         // question_segment: the captured window rows that are question tokens.
         std::vector<char> question((size_t)s.n, 0);
         for (const token_span& sp : *ctx.spans) {

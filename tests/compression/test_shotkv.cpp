@@ -163,3 +163,18 @@ TEST(shotkv, bad_spans_are_rejected_by_index) {
     EXPECT_THROW(shotkv()->select_prefill(ratio_ctx(0.5), f.view()),
                  std::invalid_argument); // no spans at all
 }
+
+TEST(shotkv, prompt_shorter_than_the_window_uses_every_row) {
+    // n = 6 < w = 8: the engine captures 6 rows. Shots [1,3) and [3,5); B = round(0.67 * 6) = 4,
+    // mandatory {0, 5} -> one shot fits; head sums favour shot 1.
+    const std::vector<token_span> spans = {{SEGMENT_SYSTEM, 0, 1, -1},
+                                           {SEGMENT_SHOT, 1, 3, 0},
+                                           {SEGMENT_SHOT, 3, 5, 1},
+                                           {SEGMENT_QUESTION, 5, 6, -1}};
+    fake_layer f(6, 1, 1, 6);
+    f.attn(0, 0, 1) = 1.0f;
+    f.attn(0, 5, 3) = 2.0f;
+    auto c = compressor_create("shotkv", {});
+    EXPECT_EQ(c->select_prefill(ratio_ctx(0.67, &spans), f.view()),
+              head_selection(1, {0, 3, 4, 5}));
+}
