@@ -10,7 +10,8 @@ static const char* CHOICE_SYSTEM = "Read the facts and pick the right option. En
 static const char* LETTERS = "ABCDE";
 
 struct choice_problem {
-    std::string text; // facts, question and options A-E
+    std::string text;   // facts, question and options A-E
+    std::string answer; // the asked fact restated, then "The answer is L."
     char letter = 'A';
 };
 
@@ -28,6 +29,7 @@ static choice_problem make_problem(synth_rng& r, int32_t n_people) {
     p.text += "\nQ: What color does " + names[asked] + " like?";
     for (int32_t i = 0; i < 5; ++i) p.text += std::string("\n") + LETTERS[i] + ". " + options[i];
     p.letter = LETTERS[std::find(options.begin(), options.end(), colors[asked]) - options.begin()];
+    p.answer = names[asked] + " likes " + colors[asked] + ". The answer is " + p.letter + ".";
     return p;
 }
 
@@ -40,12 +42,12 @@ static std::vector<task_item> choice_load(const task_options& options) {
         std::vector<text_segment> user;
         for (int32_t s = 0; s < setup.shots; ++s) {
             const choice_problem p = make_problem(r, n_people);
-            user.push_back({SEGMENT_SHOT, p.text + "\nThe answer is " + p.letter + ".\n\n", s});
+            user.push_back({SEGMENT_SHOT, p.text + "\n" + p.answer + "\n\n", s});
         }
         const choice_problem p = make_problem(r, n_people);
         user.push_back({SEGMENT_QUESTION, p.text, -1});
-        items.push_back(synth_make_item(CHOICE_NAME, CHOICE_SYSTEM, setup.seed, i, std::move(user),
-                                        std::string("The answer is ") + p.letter + ".", std::string(1, p.letter)));
+        items.push_back(synth_make_item(CHOICE_NAME, CHOICE_SYSTEM, setup.seed, i, std::move(user), p.answer,
+                                        std::string(1, p.letter)));
     }
     return synth_select(std::move(items), options, CHOICE_NAME);
 }

@@ -26,7 +26,11 @@ static std::vector<task_item> recall_load(const task_options& options) {
         std::vector<int32_t> codes(n_facts);
         for (int32_t& c : codes) c = r.between(10, 99);
         auto ask = [&](int32_t j) { return "Q: What does box " + std::to_string(boxes[j]) + " hold?"; };
-        auto reply = [&](int32_t j) { return "The answer is " + std::to_string(codes[j]) + "."; };
+        // restating the fact first makes the lookup a plain induction-head copy for a tiny model
+        auto reply = [&](int32_t j) {
+            const std::string code = std::to_string(codes[j]);
+            return "Box " + std::to_string(boxes[j]) + " holds " + code + ". The answer is " + code + ".";
+        };
         std::vector<text_segment> user;
         for (int32_t s = 0; s < setup.shots; ++s) {
             std::string text;

@@ -121,22 +121,27 @@ def gen_recall(r, p):
     r.shuffle(boxes)
     boxes = boxes[:n_facts]
     codes = [r.between(10, 99) for _ in range(n_facts)]
+
+    def reply(j):  # restating the fact first makes the lookup a plain induction-head copy
+        return f"Box {boxes[j]} holds {codes[j]}. The answer is {codes[j]}."
+
     user = []
     for i in range(p["shots"]):
         lo, hi = i * p["facts_per_shot"], (i + 1) * p["facts_per_shot"]
         facts = " ".join(f"Box {boxes[j]} holds {codes[j]}." for j in range(lo, hi))
         j = r.below(hi)  # exemplar asks any fact seen so far, so shots teach long-range lookup too
         user.append({"kind": "shot", "shot_id": i,
-                     "text": f"{facts}\nQ: What does box {boxes[j]} hold?\nA: The answer is {codes[j]}.\n\n"})
+                     "text": f"{facts}\nQ: What does box {boxes[j]} hold?\nA: {reply(j)}\n\n"})
     j = r.below(n_facts)
     user.append({"kind": "question", "shot_id": -1, "text": f"Q: What does box {boxes[j]} hold?"})
-    return user, f"The answer is {codes[j]}.", str(codes[j])
+    return user, reply(j), str(codes[j])
 
 
 # ---- multiple choice from context ----------------------------------------------------------------
 
 def choice_problem(r, n_people):
-    """Returns (text, letter): facts, question and five options A-E."""
+    """Returns (text, answer, letter): facts, question and five options A-E; the answer restates
+    the fact before the letter."""
     names = list(NAMES)
     r.shuffle(names)
     names = names[:n_people]
@@ -149,17 +154,18 @@ def choice_problem(r, n_people):
     facts = " ".join(f"{names[i]} likes {liked[i]}." for i in range(n_people))
     lines = "\n".join(f"{LETTERS[i]}. {options[i]}" for i in range(5))
     letter = LETTERS[options.index(liked[asked])]
-    return f"{facts}\nQ: What color does {names[asked]} like?\n{lines}", letter
+    answer = f"{names[asked]} likes {liked[asked]}. The answer is {letter}."
+    return f"{facts}\nQ: What color does {names[asked]} like?\n{lines}", answer, letter
 
 
 def gen_choice(r, p):
     user = []
     for i in range(p["shots"]):
-        text, letter = choice_problem(r, p["people"])
-        user.append({"kind": "shot", "shot_id": i, "text": f"{text}\nThe answer is {letter}.\n\n"})
-    text, letter = choice_problem(r, p["people"])
+        text, answer, _ = choice_problem(r, p["people"])
+        user.append({"kind": "shot", "shot_id": i, "text": f"{text}\n{answer}\n\n"})
+    text, answer, letter = choice_problem(r, p["people"])
     user.append({"kind": "question", "shot_id": -1, "text": text})
-    return user, f"The answer is {letter}.", letter
+    return user, answer, letter
 
 
 # ---- LongGenBench-style: K questions, one generation ---------------------------------------------

@@ -42,7 +42,7 @@ def encode_item(tok, item, date_block):
 def curriculum_params(task, r):
     """Random sizes around and beyond the defaults, so short easy items teach the skill early."""
     if task == "synth_recall":
-        return {"shots": r.randint(1, 5), "facts_per_shot": r.randint(2, 4)}
+        return {"shots": r.randint(1, 6), "facts_per_shot": r.randint(1, 4)}
     if task == "synth_arith":
         return {"shots": r.randint(0, 2)}
     if task == "synth_choice":
