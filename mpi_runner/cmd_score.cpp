@@ -70,10 +70,12 @@ int cmd_score(int argc, char** argv) {
             return 2;
         }
         const task_def& task = task_get(task_name);
-        const std::vector<nlohmann::json> scored = task_rescore_file(task, options, records);
+        int64_t skipped = 0;
+        const std::vector<nlohmann::json> scored = task_rescore_file(task, options, records, &skipped);
         const nlohmann::json summary = task_summarize(scored);
-        std::printf("task %s (dataset %s, headline %s): %zu records from %s\n", task.name.c_str(),
-                    task.dataset.c_str(), task.headline_metric.c_str(), scored.size(), records.c_str());
+        std::printf("task %s (dataset %s, headline %s): %zu records from %s (%lld of other tasks skipped)\n",
+                    task.name.c_str(), task.dataset.c_str(), task.headline_metric.c_str(), scored.size(),
+                    records.c_str(), static_cast<long long>(skipped));
         for (const auto& [group, g] : summary.items()) {
             std::printf("  %-28s n=%-6lld", group.c_str(), static_cast<long long>(g.at("n").get<int64_t>()));
             for (const auto& [metric, v] : g.at("metrics").items())

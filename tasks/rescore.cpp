@@ -21,15 +21,20 @@ std::string record_string(const nlohmann::json& rec, std::initializer_list<const
 } // namespace
 
 std::vector<nlohmann::json> task_rescore_file(const task_def& task, task_options options,
-                                              const std::string& records_path) {
+                                              const std::string& records_path, int64_t* skipped) {
     options.limit = -1;
     options.items_file.clear();
     const std::vector<task_item> items = task.load(options);
     std::unordered_map<std::string, const task_item*> by_id;
     for (const task_item& it : items) by_id[it.id] = &it;
     std::vector<nlohmann::json> out;
+    if (skipped) *skipped = 0;
     for (jsonl_record& rec : task_read_jsonl(records_path)) {
         const std::string where = task_where(records_path, rec.line);
+        if (rec.value.contains("task_name") && rec.value.at("task_name") != task.name) {
+            if (skipped) ++*skipped;
+            continue;
+        }
         const std::string id = record_string(rec.value, {"item_id", "item"}, where);
         const std::string text = record_string(rec.value, {"text", "output"}, where);
         auto it = by_id.find(id);

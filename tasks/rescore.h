@@ -10,9 +10,10 @@
 
 // Each record with "extracted", "scores" and "gold" (re)computed by `task`. Items are looked up
 // by id in the task's full data (options.limit / items_file are ignored); an unknown id or a
-// missing field throws "records_path:line: ...".
+// missing field throws "records_path:line: ...". Records of another task (a run journal's
+// "task_name" field) are skipped and counted in *skipped.
 std::vector<nlohmann::json> task_rescore_file(const task_def& task, task_options options,
-                                              const std::string& records_path);
+                                              const std::string& records_path, int64_t* skipped = nullptr);
 
 // Mean of every metric per group ("<method>@<ratio_text>" when the records carry a method, else
 // "all"): {group: {"n": N, "metrics": {name: mean}}}. Records whose extracted answer names a

@@ -401,9 +401,12 @@ TEST(Rescore, RecordsByIdAndSummaryPerGroup) {
     const std::string path = dir + "/records.jsonl";
     write(path, "{\"item_id\": \"test-0\", \"text\": \"The answer is 18.\", \"method\": \"snapkv\", \"ratio_text\": \"0.5\"}\n"
                 "{\"item\": \"test-0\", \"output\": \"The answer is 17.\", \"method\": \"snapkv\", \"ratio_text\": \"0.5\"}\n"
-                "{\"item_id\": \"test-0\", \"text\": \"So 18\"}\n");
-    const std::vector<nlohmann::json> r = task_rescore_file(task_get("gsm8k"), task_options{}, path);
+                "{\"item_id\": \"test-0\", \"text\": \"So 18\"}\n"
+                "{\"item\": \"HumanEval/0\", \"output\": \"x\", \"task_name\": \"humaneval\"}\n");
+    int64_t skipped = -1;
+    const std::vector<nlohmann::json> r = task_rescore_file(task_get("gsm8k"), task_options{}, path, &skipped);
     ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(skipped, 1);
     EXPECT_EQ(r[0].at("scores").at("exact_match"), 1.0);
     EXPECT_EQ(r[1].at("scores").at("exact_match"), 0.0);
     EXPECT_EQ(r[2].at("gold"), "18");
