@@ -4,7 +4,6 @@
 #include <string>
 
 #include "engine/model_internal.h"
-#include "engine/ops.h"
 
 const char* weight_type_name(weight_type t) {
     switch (t) {
