@@ -292,3 +292,58 @@ TEST(memory, estimate_for_aidreams) {
     EXPECT_NO_THROW(model_file_estimate_memory(stories, 4));
     EXPECT_THROW(model_file_estimate_memory(stories, 8), std::invalid_argument); // 4 KV heads
 }
+
+TEST(gguf, metadata_of_every_type) {
+    using b = gguf_builder;
+    gguf_builder g;
+    g.add("u8", 0, b::raw<uint8_t>(200));
+    g.add("i8", 1, b::raw<int8_t>(-100));
+    g.add("u16", 2, b::raw<uint16_t>(60000));
+    g.add("i16", 3, b::raw<int16_t>(-30000));
+    g.add("u32", 4, b::raw<uint32_t>(4000000000u));
+    g.add("i32", 5, b::raw<int32_t>(-2000000000));
+    g.add("f32", 6, b::raw<float>(0.25f));
+    g.add("bool", 7, b::raw<uint8_t>(1));
+    g.add("str", 8, b::str("h\xC3\xA9llo"));
+    g.add("u64", 10, b::raw<uint64_t>((uint64_t)1 << 40));
+    g.add("i64", 11, b::raw<int64_t>(-((int64_t)1 << 40)));
+    g.add("f64", 12, b::raw<double>(-1.5));
+    g.add("arr_u16", 9,
+          b::raw<uint32_t>(2) + b::raw<uint64_t>(3) + b::raw<uint16_t>(1) + b::raw<uint16_t>(2) +
+              b::raw<uint16_t>(65535));
+    g.add("arr_f64", 9, b::raw<uint32_t>(12) + b::raw<uint64_t>(1) + b::raw<double>(2.5));
+    g.add("arr_empty", 9, b::raw<uint32_t>(8) + b::raw<uint64_t>(0));
+    scratch_dir dir;
+    write_bytes(dir / "kv.gguf", g.build());
+    gguf_file f = gguf_read(std::make_shared<mapped_file>(dir / "kv.gguf"));
+    EXPECT_EQ(f.kv.size(), 15u);
+    EXPECT_TRUE(f.tensors.empty());
+    EXPECT_EQ(gguf_get_int(f, "u8"), 200);
+    EXPECT_EQ(gguf_get_int(f, "i8"), -100);
+    EXPECT_EQ(gguf_get_int(f, "u16"), 60000);
+    EXPECT_EQ(gguf_get_int(f, "i16"), -30000);
+    EXPECT_EQ(gguf_get_int(f, "u32"), 4000000000LL);
+    EXPECT_EQ(gguf_get_int(f, "i32"), -2000000000);
+    EXPECT_EQ(gguf_get_float(f, "f32", 0.0), 0.25);
+    EXPECT_TRUE(gguf_get_bool(f, "bool", false));
+    EXPECT_EQ(gguf_get_string(f, "str"), "h\xC3\xA9llo");
+    EXPECT_EQ(gguf_get_int(f, "u64"), (int64_t)1 << 40);
+    EXPECT_EQ(gguf_get_int(f, "i64"), -((int64_t)1 << 40));
+    EXPECT_EQ(gguf_get_float(f, "f64", 0.0), -1.5);
+    EXPECT_EQ(gguf_find(f, "arr_u16")->nums, (std::vector<double>{1, 2, 65535}));
+    EXPECT_EQ(gguf_find(f, "arr_f64")->nums, (std::vector<double>{2.5}));
+    EXPECT_TRUE(gguf_find(f, "arr_empty")->strs.empty());
+    EXPECT_THROW(gguf_get_bool(f, "u8", false), std::runtime_error); // wrong type
+    EXPECT_THROW(gguf_get_string(f, "arr_u16"), std::runtime_error); // wrong type
+
+    gguf_builder nested;
+    nested.add("nested", 9, b::raw<uint32_t>(9) + b::raw<uint64_t>(0));
+    write_bytes(dir / "nested.gguf", nested.build());
+    expect_error([&] { gguf_read(std::make_shared<mapped_file>(dir / "nested.gguf")); },
+                 {"nested", "unsupported array element type 9"});
+    gguf_builder huge;
+    huge.add("big", 10, b::raw<uint64_t>(~(uint64_t)0));
+    write_bytes(dir / "huge.gguf", huge.build());
+    expect_error([&] { gguf_read(std::make_shared<mapped_file>(dir / "huge.gguf")); },
+                 {"'big'", "uint64 value too large"});
+}
