@@ -17,12 +17,14 @@
 
 namespace formats_test {
 
-// A fresh folder under /tmp, removed with its contents on destruction.
+// A fresh folder, removed with its contents on destruction. In /dev/shm when there is one: the
+// fuzz test writes hundreds of model-sized files.
 struct scratch_dir {
     std::string path;
     scratch_dir() {
-        char tmpl[] = "/tmp/kvsweep-formats-XXXXXX";
-        if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+        std::string tmpl = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
+        tmpl += "/kvsweep-formats-XXXXXX";
+        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed for " + tmpl);
         path = tmpl;
     }
     ~scratch_dir() { std::filesystem::remove_all(path); }
