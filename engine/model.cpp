@@ -92,7 +92,7 @@ void project(const weight_matrix& w, const float* x, int64_t n, float* y, bool d
 
 // Row-wise work runs on both cores; each row is computed the same way whatever the split.
 void rmsnorm_rows(const float* x, const std::vector<float>& weight, int64_t n, int64_t dim, float eps, float* out) {
-    parallel_for(n, [&](int64_t a, int64_t b) {
+    parallel_for(n, 3 * dim, [&](int64_t a, int64_t b) {
         for (int64_t i = a; i < b; ++i) rmsnorm(out + i * dim, x + i * dim, weight.data(), dim, eps);
     });
 }
@@ -122,7 +122,7 @@ void attention_inputs(const model& m, const layer_weights& L, const float* x, in
     project(L.wq, xb.data(), n, q.data(), decode);
     project(L.wk, xb.data(), n, k.data(), decode);
     project(L.wv, xb.data(), n, v.data(), decode);
-    parallel_for(n, [&](int64_t a, int64_t b) {
+    parallel_for(n, 3 * (q_dim + kv_dim), [&](int64_t a, int64_t b) {
         for (int64_t i = a; i < b; ++i) {
             rope_apply(m.rope, q.data() + i * q_dim, c.n_heads, pos[i]);
             rope_apply(m.rope, k.data() + i * kv_dim, c.n_kv_heads, pos[i]);
@@ -153,7 +153,7 @@ void attention_output_and_ffn(const model& m, const layer_weights& L, const floa
     std::vector<float> gate((size_t)n * c.hidden_dim), up((size_t)n * c.hidden_dim);
     project(L.w_gate, xb.data(), n, gate.data(), decode);
     project(L.w_up, xb.data(), n, up.data(), decode);
-    parallel_for(n, [&](int64_t a, int64_t b) {
+    parallel_for(n, 20 * c.hidden_dim, [&](int64_t a, int64_t b) {
         for (int64_t i = a * c.hidden_dim; i < b * c.hidden_dim; ++i) gate[i] = silu(gate[i]) * up[i];
     });
     project(L.w_down, gate.data(), n, tmp.data(), decode);
@@ -381,7 +381,8 @@ void model_decode(const model& m, std::vector<decode_slot>& batch, std::vector<f
         // their score additions need no synchronisation and keep a fixed order.
         std::vector<int64_t> task_offset(B + 1, 0);
         for (int64_t b = 0; b < B; ++b) task_offset[b + 1] = task_offset[b] + batch[b].cache->n_heads;
-        parallel_for(task_offset[B], [&](int64_t t0, int64_t t1) {
+        const int64_t task_cost = 4 * (int64_t)hd * (c.n_heads / batch[0].cache->n_heads) * (batch[0].cache->size(l, 0) + 1);
+        parallel_for(task_offset[B], task_cost, [&](int64_t t0, int64_t t1) {
             std::vector<float> p;
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t b = std::upper_bound(task_offset.begin(), task_offset.end(), t) - task_offset.begin() - 1;

@@ -127,6 +127,15 @@ void ops_set_n_threads(int n) { pool_slot() = std::make_unique<thread_pool>(std:
 
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) { pool().run(n, fn); }
 
+void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int64_t, int64_t)>& fn) {
+    constexpr int64_t min_parallel_cost = 1 << 17;
+    if (n * cost_per_item < min_parallel_cost) {
+        if (n > 0) fn(0, n);
+        return;
+    }
+    pool().run(n, fn);
+}
+
 // ---- number formats ------------------------------------------------------------------------------
 
 uint16_t fp32_to_bf16(float x) {

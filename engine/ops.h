@@ -17,6 +17,9 @@ void ops_set_n_threads(int n);
 // Splits [0, n) into one contiguous chunk per thread and runs fn(begin, end) on each; returns
 // when all are done. The calling thread takes the first chunk.
 void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+// The same, but on the calling thread alone when the job is small (n * cost_per_item below about
+// 2^17 operations): waking the workers would cost more than the work (tiny models, batch 1).
+void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int64_t begin, int64_t end)>& fn);
 
 // ---- number formats ------------------------------------------------------------------------------
 

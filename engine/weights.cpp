@@ -40,7 +40,7 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
         w.q8_scales = (const uint16_t*)(base + rows * cols);
         break;
     }
-    parallel_for(rows, [&](int64_t r0, int64_t r1) {
+    parallel_for(rows, 10 * cols, [&](int64_t r0, int64_t r1) {
         std::vector<float> row(cols);
         for (int64_t r = r0; r < r1; ++r) {
             switch (type) {
@@ -82,7 +82,7 @@ void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y) {
     // Chunks of 16 rows keep every thread's tiles whole; the split never changes any result.
     constexpr int64_t chunk = 16;
     const int64_t n_chunks = (w.rows + chunk - 1) / chunk;
-    parallel_for(n_chunks, [&](int64_t c0, int64_t c1) {
+    parallel_for(n_chunks, chunk * w.cols * nb, [&](int64_t c0, int64_t c1) {
         const int64_t r0 = c0 * chunk, r1 = std::min(w.rows, c1 * chunk);
         switch (w.type) {
         case WEIGHT_F32: matvec_f32(w.f32, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
@@ -107,7 +107,7 @@ void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y) {
     float* tmp = scratch.data(); // the workers must see this thread's buffer, not their own
     for (int64_t r0 = 0; r0 < w.rows; r0 += block) {
         const int64_t nr = std::min(block, w.rows - r0);
-        parallel_for(nr, [&](int64_t a, int64_t b) {
+        parallel_for(nr, 2 * w.cols, [&](int64_t a, int64_t b) {
             for (int64_t r = a; r < b; ++r) weight_row(w, r0 + r, tmp + r * w.cols);
         });
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nr, (int)w.cols, 1.0f, x,

@@ -159,6 +159,36 @@ TEST(model, prefill_over_unevenly_compressed_cache_matches_decode) {
         }
 }
 
+// Large enough that the kernels and attention really split across threads: one and two threads
+// give the same bits (each output is computed by one thread in a fixed order).
+TEST_P(model_test, thread_count_does_not_change_results) {
+    model_config c = tiny_config();
+    c.dim = 512;
+    c.hidden_dim = 1024;
+    c.n_layers = 1;
+    c.n_heads = 8;
+    c.n_kv_heads = 4;
+    c.head_dim = 64;
+    auto m = model_create_random(c, 20, GetParam());
+    std::vector<std::vector<float>> runs;
+    for (int threads : {1, 2}) {
+        ops_set_n_threads(threads);
+        std::vector<kv_cache> caches(3, model_new_cache(*m));
+        std::vector<float> logits;
+        for (int s = 0; s < 3; ++s) prefill(*m, caches[s], prompt(100 + s, s));
+        std::vector<float> trace;
+        for (int step = 0; step < 3; ++step) {
+            std::vector<decode_slot> batch;
+            for (int s = 0; s < 3; ++s) batch.push_back({&caches[s], (step * 5 + s) % 40, 110 + step});
+            model_decode(*m, batch, logits);
+            trace.insert(trace.end(), logits.begin(), logits.end());
+        }
+        runs.push_back(trace);
+    }
+    ops_set_n_threads(2);
+    EXPECT_EQ(0, std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * 4));
+}
+
 INSTANTIATE_TEST_SUITE_P(weights, model_test, ::testing::Values(WEIGHT_F32, WEIGHT_BF16, WEIGHT_Q8_0),
                          [](const auto& info) { return std::string(weight_type_name(info.param)); });
 
