@@ -237,6 +237,42 @@ void prefill_attention(const model_config& c, const kv_cache& cache, int layer, 
     }
 }
 
+// Attention of one new query row per sequence over its own cache (which already holds the row's
+// key). One task per (sequence, cache head); the query heads of a cache head run in order, so
+// their score additions need no synchronisation and keep a fixed order. att [B][q_dim].
+void decode_attention(const model_config& c, std::vector<decode_slot>& batch, int layer, const float* q,
+                      const int32_t* pos, float* att) {
+    const int hd = c.head_dim;
+    const int64_t q_dim = (int64_t)c.n_heads * hd;
+    const float scale = 1.0f / std::sqrt((float)hd);
+    const int64_t B = (int64_t)batch.size();
+    std::vector<int64_t> task_offset(B + 1, 0);
+    for (int64_t b = 0; b < B; ++b) task_offset[b + 1] = task_offset[b] + batch[b].cache->n_heads;
+    const kv_cache& first = *batch[0].cache;
+    const int64_t task_cost = 4 * (int64_t)hd * (c.n_heads / first.n_heads) * (first.size(layer, 0) + 1);
+    parallel_for(task_offset[B], task_cost, [&](int64_t t0, int64_t t1) {
+        std::vector<float> p;
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t b = std::upper_bound(task_offset.begin(), task_offset.end(), t) - task_offset.begin() - 1;
+            kv_cache& cache = *batch[b].cache;
+            const int ch_index = (int)(t - task_offset[b]);
+            kv_head_cache& ch = cache.at(layer, ch_index);
+            const int queries = c.n_heads / cache.n_heads;
+            const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[b]) - ch.pos.begin();
+            p.resize(vis);
+            for (int h = ch_index * queries; h < (ch_index + 1) * queries; ++h) {
+                const float* qh = q + b * q_dim + (int64_t)h * hd;
+                for (int64_t j = 0; j < vis; ++j) p[j] = dot_f32(qh, ch.k.data() + j * hd, hd) * scale;
+                softmax_inplace(p.data(), vis);
+                float* out = att + b * q_dim + (int64_t)h * hd;
+                std::fill(out, out + hd, 0.0f);
+                for (int64_t j = 0; j < vis; ++j) axpy_f32(p[j], ch.v.data() + j * hd, out, hd);
+                if (cache.track_scores) add_rows(ch.score.data(), p.data(), vis);
+            }
+        }
+    });
+}
+
 // The kept rows returned by drop_rows must be ascending, in range, and keep the last row (its
 // logits are the prefill's output).
 void check_kept_rows(const std::vector<int32_t>& kept, int64_t n, int layer) {
@@ -366,9 +402,7 @@ void model_decode(const model& m, std::vector<decode_slot>& batch, std::vector<f
     }
     for (decode_slot& s : batch) prepare_scores(*s.cache, where);
 
-    const int hd = c.head_dim;
-    const int64_t q_dim = (int64_t)c.n_heads * hd, kv_dim = (int64_t)c.n_kv_heads * hd;
-    const float scale = 1.0f / std::sqrt((float)hd);
+    const int64_t q_dim = (int64_t)c.n_heads * c.head_dim, kv_dim = (int64_t)c.n_kv_heads * c.head_dim;
     std::vector<float> x = embed(m, tokens.data(), B); // [B][dim]
     std::vector<float> q, k, v, att((size_t)B * q_dim);
     for (int l = 0; l < c.n_layers; ++l) {
@@ -377,32 +411,7 @@ void model_decode(const model& m, std::vector<decode_slot>& batch, std::vector<f
         for (int64_t b = 0; b < B; ++b)
             append_row(c, *batch[b].cache, l, pos[b], k.data() + b * kv_dim, v.data() + b * kv_dim);
 
-        // One task per (sequence, cache head); the query heads of a cache head run in order, so
-        // their score additions need no synchronisation and keep a fixed order.
-        std::vector<int64_t> task_offset(B + 1, 0);
-        for (int64_t b = 0; b < B; ++b) task_offset[b + 1] = task_offset[b] + batch[b].cache->n_heads;
-        const int64_t task_cost = 4 * (int64_t)hd * (c.n_heads / batch[0].cache->n_heads) * (batch[0].cache->size(l, 0) + 1);
-        parallel_for(task_offset[B], task_cost, [&](int64_t t0, int64_t t1) {
-            std::vector<float> p;
-            for (int64_t t = t0; t < t1; ++t) {
-                const int64_t b = std::upper_bound(task_offset.begin(), task_offset.end(), t) - task_offset.begin() - 1;
-                kv_cache& cache = *batch[b].cache;
-                const int ch_index = (int)(t - task_offset[b]);
-                kv_head_cache& ch = cache.at(l, ch_index);
-                const int queries = c.n_heads / cache.n_heads;
-                const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[b]) - ch.pos.begin();
-                p.resize(vis);
-                for (int h = ch_index * queries; h < (ch_index + 1) * queries; ++h) {
-                    const float* qh = q.data() + b * q_dim + (int64_t)h * hd;
-                    for (int64_t j = 0; j < vis; ++j) p[j] = dot_f32(qh, ch.k.data() + j * hd, hd) * scale;
-                    softmax_inplace(p.data(), vis);
-                    float* out = att.data() + b * q_dim + (int64_t)h * hd;
-                    std::fill(out, out + hd, 0.0f);
-                    for (int64_t j = 0; j < vis; ++j) axpy_f32(p[j], ch.v.data() + j * hd, out, hd);
-                    if (cache.track_scores) add_rows(ch.score.data(), p.data(), vis);
-                }
-            }
-        });
+        decode_attention(c, batch, l, q.data(), pos.data(), att.data());
         attention_output_and_ffn(m, L, att.data(), x.data(), B, true);
     }
     output_logits(m, x.data(), B, logits);
