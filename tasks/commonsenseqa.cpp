@@ -40,7 +40,8 @@ static std::vector<csqa_row> csqa_read(const std::string& path, int32_t max_reco
             const std::string label = json_string(choices[i], "label", cw);
             if (label != std::string(1, static_cast<char>('A' + i)))
                 throw std::runtime_error(cw + ": field 'label': expected '" +
-                                         std::string(1, static_cast<char>('A' + i)) + "', got '" + label + "'");
+                                         std::string(1, static_cast<char>('A' + i)) + "', got '" +
+                                         label + "'");
             r.choices.push_back(json_string(choices[i], "text", cw));
         }
         rows.push_back(std::move(r));
@@ -59,23 +60,29 @@ static std::vector<task_item> csqa_load(const task_options& options) {
     std::vector<text_segment> shots;
     for (int32_t s = 0; s < k; ++s) {
         const csqa_row& r = train[static_cast<size_t>(s)];
-        shots.push_back({SEGMENT_SHOT, choice_format_question("Question: ", r.stem, r.choices) + " " + r.answer + "\n\n", s});
+        shots.push_back(
+            {SEGMENT_SHOT,
+             choice_format_question("Question: ", r.stem, r.choices) + " " + r.answer + "\n\n", s});
     }
     std::vector<task_item> items;
-    for (const csqa_row& r : csqa_read(task_resolve_file(dir, "commonsenseqa/dev_rand_split.jsonl"), -1)) {
+    for (const csqa_row& r :
+         csqa_read(task_resolve_file(dir, "commonsenseqa/dev_rand_split.jsonl"), -1)) {
         task_item item;
         item.id = r.id;
         item.prompt.user = shots;
-        item.prompt.user.push_back({SEGMENT_QUESTION, choice_format_question("Question: ", r.stem, r.choices), -1});
+        item.prompt.user.push_back(
+            {SEGMENT_QUESTION, choice_format_question("Question: ", r.stem, r.choices), -1});
         item.gold = r.answer;
         items.push_back(std::move(item));
     }
     return task_select_items(std::move(items), options, CSQA_NAME);
 }
 
-static task_score csqa_score(const task_item& item, const std::string& output, const task_options&) {
+static task_score csqa_score(const task_item& item, const std::string& output,
+                             const task_options&) {
     return choice_score(item, output, CSQA_CHOICES);
 }
 
 extern const task_def task_commonsenseqa;
-const task_def task_commonsenseqa = {CSQA_NAME, "commonsenseqa", "acc", csqa_load, choice_generation, csqa_score};
+const task_def task_commonsenseqa = {CSQA_NAME, "commonsenseqa",   "acc",
+                                     csqa_load, choice_generation, csqa_score};

@@ -27,18 +27,21 @@ std::vector<gsm8k_problem> gsm8k_read(const task_options& options, const std::st
             throw std::runtime_error(where + ": field 'answer' has no '####' final answer");
         p.gold = text_trim(p.answer.substr(mark + 4));
         text_replace_all(p.gold, ",", "");
-        if (p.gold.empty()) throw std::runtime_error(where + ": field 'answer' has an empty final answer");
+        if (p.gold.empty())
+            throw std::runtime_error(where + ": field 'answer' has an empty final answer");
         out.push_back(std::move(p));
     }
     return out;
 }
 
 std::vector<task_item> gsm8k_build_items(const std::vector<gsm8k_shot>& shots,
-                                         const task_options& options, const std::string& task_name) {
+                                         const task_options& options,
+                                         const std::string& task_name) {
     std::vector<text_segment> shot_segments;
     for (size_t i = 0; i < shots.size(); ++i) {
         // The blank line that joins blocks ends each shot, so the next segment starts with "Q".
-        shot_segments.push_back({SEGMENT_SHOT, "Q: " + shots[i].question + "\nA: " + shots[i].target + "\n\n",
+        shot_segments.push_back({SEGMENT_SHOT,
+                                 "Q: " + shots[i].question + "\nA: " + shots[i].target + "\n\n",
                                  static_cast<int32_t>(i)});
     }
     std::vector<task_item> items;
@@ -73,7 +76,8 @@ std::string gsm8k_extract_strict(const std::string& output) {
 std::string gsm8k_extract_flexible(const std::string& output) {
     static const std::regex re(R"((-?[$0-9.,]{2,})|(-?[0-9]+))");
     std::string last;
-    for (auto it = std::sregex_iterator(output.begin(), output.end(), re); it != std::sregex_iterator(); ++it)
+    for (auto it = std::sregex_iterator(output.begin(), output.end(), re);
+         it != std::sregex_iterator(); ++it)
         last = (*it)[1].matched ? (*it)[1].str() : (*it)[2].str();
     return last.empty() ? std::string(GSM8K_INVALID) : text_trim(last);
 }
@@ -85,8 +89,10 @@ std::string gsm8k_normalize(const std::string& text) {
     const size_t mark = s.rfind("#### ");
     if (mark != std::string::npos) s = s.substr(mark + 5);
     // Python's `\.$` also matches before a final newline.
-    if (!s.empty() && s.back() == '.') s.pop_back();
-    else if (s.size() >= 2 && s.back() == '\n' && s[s.size() - 2] == '.') s.erase(s.size() - 2, 1);
+    if (!s.empty() && s.back() == '.')
+        s.pop_back();
+    else if (s.size() >= 2 && s.back() == '\n' && s[s.size() - 2] == '.')
+        s.erase(s.size() - 2, 1);
     return text_lower(s);
 }
 
@@ -131,7 +137,8 @@ static std::vector<gsm8k_shot> gsm8k_read_exemplars(const task_options& options)
     std::vector<gsm8k_shot> shots;
     for (size_t i = 0; i < list.size(); ++i) {
         const std::string where = path + ": exemplars[" + std::to_string(i) + "]";
-        shots.push_back({json_string(list[i], "question", where), json_string(list[i], "target", where)});
+        shots.push_back(
+            {json_string(list[i], "question", where), json_string(list[i], "target", where)});
     }
     return shots;
 }
@@ -144,4 +151,5 @@ static std::vector<task_item> gsm8k_load(const task_options& options) {
 }
 
 extern const task_def task_gsm8k;
-const task_def task_gsm8k = {GSM8K_NAME, "gsm8k", "exact_match", gsm8k_load, gsm8k_generation, gsm8k_score};
+const task_def task_gsm8k = {GSM8K_NAME, "gsm8k",          "exact_match",
+                             gsm8k_load, gsm8k_generation, gsm8k_score};

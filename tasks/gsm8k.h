@@ -36,7 +36,8 @@ generation_settings gsm8k_generation(const task_options& options);
 
 // strict-match, flexible-extract and the author's last-number rule; headline "exact_match"
 // (= flexible-extract).
-task_score gsm8k_score(const task_item& item, const std::string& output, const task_options& options);
+task_score gsm8k_score(const task_item& item, const std::string& output,
+                       const task_options& options);
 
 // ---- extraction (lm-eval gsm8k-cot semantics) ---------------------------------------------------
 

@@ -20,16 +20,18 @@ static constexpr int32_t HUMANEVAL_MAX_SHOTS = 8;
 
 struct humaneval_problem {
     std::string id;
-    std::string prompt;      // signature + docstring
-    std::string solution;    // canonical body
-    std::string test;        // def check(candidate): ...
+    std::string prompt;   // signature + docstring
+    std::string solution; // canonical body
+    std::string test;     // def check(candidate): ...
     std::string entry_point;
 };
 
 // The user text of a problem and the start of its answer (the assistant pre-fill for instruct,
 // "" for base, whose lead-in is part of the user text).
 static std::string humaneval_question(const humaneval_problem& p, bool instruct) {
-    return instruct ? "Write a solution to the following problem and make sure that it passes the tests:\n```" + p.prompt
+    return instruct ? "Write a solution to the following problem and make sure that it passes the "
+                      "tests:\n```" +
+                          p.prompt
                     : p.prompt + "\nHere is the completed function:\n\n```python\n";
 }
 
@@ -43,9 +45,10 @@ static std::vector<task_item> humaneval_load(const task_options& options) {
     std::vector<humaneval_problem> problems;
     for (const jsonl_record& rec : task_read_jsonl(path)) {
         const std::string where = task_where(path, rec.line);
-        problems.push_back({json_string(rec.value, "task_id", where), json_string(rec.value, "prompt", where),
-                            json_string(rec.value, "canonical_solution", where), json_string(rec.value, "test", where),
-                            json_string(rec.value, "entry_point", where)});
+        problems.push_back(
+            {json_string(rec.value, "task_id", where), json_string(rec.value, "prompt", where),
+             json_string(rec.value, "canonical_solution", where),
+             json_string(rec.value, "test", where), json_string(rec.value, "entry_point", where)});
     }
     const bool instruct = options.instruct;
     std::vector<task_item> items;
@@ -54,10 +57,12 @@ static std::vector<task_item> humaneval_load(const task_options& options) {
         task_item item;
         item.id = p.id;
         for (int32_t s = 0; s < k; ++s) {
-            const humaneval_problem& e = problems[(i + 1 + static_cast<size_t>(s)) % problems.size()];
+            const humaneval_problem& e =
+                problems[(i + 1 + static_cast<size_t>(s)) % problems.size()];
             item.prompt.user.push_back({SEGMENT_SHOT,
                                         humaneval_question(e, instruct) + (instruct ? "\n" : "") +
-                                            humaneval_answer_lead(e, instruct) + e.solution + "```\n\n",
+                                            humaneval_answer_lead(e, instruct) + e.solution +
+                                            "```\n\n",
                                         s});
         }
         item.prompt.user.push_back({SEGMENT_QUESTION, humaneval_question(p, instruct), -1});
@@ -77,7 +82,8 @@ static generation_settings humaneval_generation(const task_options& options) {
 }
 
 // The program lm-eval's build_predictions / build_predictions_instruct would test.
-static std::string humaneval_program(const task_item& item, const std::string& output, bool instruct) {
+static std::string humaneval_program(const task_item& item, const std::string& output,
+                                     bool instruct) {
     std::string completion = output;
     if (instruct) {
         const size_t fence = completion.find("```");
@@ -85,14 +91,17 @@ static std::string humaneval_program(const task_item& item, const std::string& o
     } else {
         text_replace_all(completion, "```python\n", "");
     }
-    return item.extra.at("prompt").get<std::string>() + completion + "\n" + item.extra.at("test").get<std::string>() +
-           "\ncheck(" + item.extra.at("entry_point").get<std::string>() + ")\n";
+    return item.extra.at("prompt").get<std::string>() + completion + "\n" +
+           item.extra.at("test").get<std::string>() + "\ncheck(" +
+           item.extra.at("entry_point").get<std::string>() + ")\n";
 }
 
-static task_score humaneval_score(const task_item& item, const std::string& output, const task_options& options) {
+static task_score humaneval_score(const task_item& item, const std::string& output,
+                                  const task_options& options) {
     sandbox_options so;
     so.allow_unsafe = task_param_bool(options, "allow_unsafe_sandbox", false);
-    const sandbox_result r = sandbox_run_python(humaneval_program(item, output, options.instruct), so);
+    const sandbox_result r =
+        sandbox_run_python(humaneval_program(item, output, options.instruct), so);
     task_score s;
     s.extracted["exit_code"] = r.exit_code;
     s.extracted["signal"] = r.signal;
@@ -104,5 +113,5 @@ static task_score humaneval_score(const task_item& item, const std::string& outp
 }
 
 extern const task_def task_humaneval;
-const task_def task_humaneval = {HUMANEVAL_NAME, "humaneval", "pass@1", humaneval_load, humaneval_generation,
-                                 humaneval_score};
+const task_def task_humaneval = {HUMANEVAL_NAME, "humaneval",          "pass@1",
+                                 humaneval_load, humaneval_generation, humaneval_score};

@@ -23,7 +23,8 @@ struct safety_verdict {
 
 // Greedy generation by the judge model of `prompt` (a fully formatted string whose special tokens
 // are written as text, e.g. "<|eot_id|>"), at most max_new_tokens, stopping at end of turn.
-using safety_generate_fn = std::string (*)(const std::string& prompt, int32_t max_new_tokens, void* ctx);
+using safety_generate_fn = std::string (*)(const std::string& prompt, int32_t max_new_tokens,
+                                           void* ctx);
 
 struct safety_judge {
     std::string name;
@@ -44,7 +45,8 @@ std::vector<std::string> safety_judge_names();
 void safety_set_judge_generator(safety_generate_fn fn, void* ctx);
 
 // Runs the judge; a model judge without an installed generator throws std::runtime_error.
-safety_verdict safety_judge_run(const safety_judge& judge, const std::string& query, const std::string& response);
+safety_verdict safety_judge_run(const safety_judge& judge, const std::string& query,
+                                const std::string& response);
 
 // ---- pieces exposed for tests -----------------------------------------------------------------
 std::string llama_guard3_prompt(const std::string& query, const std::string& response);

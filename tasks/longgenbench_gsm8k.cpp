@@ -22,41 +22,51 @@ static constexpr int32_t LGB_SHOTS = 8;
 static constexpr int32_t LGB_FIRST_INDEX = LGB_SHOTS + 1; // test questions are numbered from 9
 
 // The exemplar file cut at its "Question_j:" / "Answer_j:" labels into 2 * 8 shot segments.
-static std::vector<text_segment> lgb_shot_segments(const std::string& path, const std::string& text) {
+static std::vector<text_segment> lgb_shot_segments(const std::string& path,
+                                                   const std::string& text) {
     static const std::regex label(R"((^|\n)(Question|Answer)_(\d+):)");
     std::vector<size_t> starts;
     std::vector<int32_t> ids;
     std::vector<bool> seen_q(LGB_SHOTS, false), seen_a(LGB_SHOTS, false);
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), label); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), label);
+         it != std::sregex_iterator(); ++it) {
         const std::smatch& m = *it;
         const int32_t j = std::stoi(m[3].str());
-        if (j < 1 || j > LGB_SHOTS) throw std::runtime_error(path + ": exemplar label " + m[0].str() + " out of 1..8");
+        if (j < 1 || j > LGB_SHOTS)
+            throw std::runtime_error(path + ": exemplar label " + m[0].str() + " out of 1..8");
         std::vector<bool>& seen = m[2].str() == "Question" ? seen_q : seen_a;
-        if (seen[j - 1]) throw std::runtime_error(path + ": duplicate exemplar label " + m[2].str() + "_" + m[3].str());
+        if (seen[j - 1])
+            throw std::runtime_error(path + ": duplicate exemplar label " + m[2].str() + "_" +
+                                     m[3].str());
         seen[j - 1] = true;
         starts.push_back(static_cast<size_t>(m.position(0) + m[1].length()));
         ids.push_back(j - 1);
     }
     if (starts.size() != 2 * LGB_SHOTS || starts[0] != 0)
-        throw std::runtime_error(path + ": expected Question_1..8 and Answer_1..8 labels, the first at the start");
+        throw std::runtime_error(
+            path + ": expected Question_1..8 and Answer_1..8 labels, the first at the start");
     std::vector<text_segment> segments;
     for (size_t s = 0; s < starts.size(); ++s) {
         const size_t end = s + 1 < starts.size() ? starts[s + 1] : text.size();
         // The last exemplar gets the "\n\n" the runner puts after the file.
-        segments.push_back({SEGMENT_SHOT, text.substr(starts[s], end - starts[s]) + (s + 1 == starts.size() ? "\n\n" : ""),
-                            ids[s]});
+        segments.push_back(
+            {SEGMENT_SHOT,
+             text.substr(starts[s], end - starts[s]) + (s + 1 == starts.size() ? "\n\n" : ""),
+             ids[s]});
     }
     return segments;
 }
 
 static std::vector<task_item> lgb_load(const task_options& options) {
     if (options.shots >= 0 && options.shots != LGB_SHOTS)
-        throw std::invalid_argument("shots=" + std::to_string(options.shots) + ": longgenbench_gsm8k uses its 8 fixed exemplars");
+        throw std::invalid_argument("shots=" + std::to_string(options.shots) +
+                                    ": longgenbench_gsm8k uses its 8 fixed exemplars");
     const int32_t k = task_param_int(options, "k", 35);
     const int32_t t = task_param_int(options, "t", 20);
     if (k < 1 || t < 1) throw std::invalid_argument("params.k and params.t must be >= 1");
     const std::string dir = task_data_dir(options);
-    const std::string sys_path = task_resolve_file(dir, "longgenbench/LongGenBench_GSM8K_system_prompt.json");
+    const std::string sys_path =
+        task_resolve_file(dir, "longgenbench/LongGenBench_GSM8K_system_prompt.json");
     nlohmann::json sys;
     try {
         sys = nlohmann::json::parse(task_read_file(sys_path));
@@ -64,13 +74,14 @@ static std::vector<task_item> lgb_load(const task_options& options) {
         throw std::runtime_error(sys_path + ": malformed JSON (" + e.what() + ")");
     }
     const std::string system_prompt = json_string(sys, "system_prompt", sys_path);
-    const std::string ex_path = task_resolve_file(dir, "longgenbench/LongGenBench_GSM8K_prompt.txt");
+    const std::string ex_path =
+        task_resolve_file(dir, "longgenbench/LongGenBench_GSM8K_prompt.txt");
     const std::vector<text_segment> shots = lgb_shot_segments(ex_path, task_read_file(ex_path));
 
     const std::vector<gsm8k_problem> test = gsm8k_read(options, "gsm8k/test.jsonl", k * t);
     if (static_cast<int32_t>(test.size()) < k * t)
-        throw std::runtime_error("gsm8k/test.jsonl has " + std::to_string(test.size()) + " items; k*t = " +
-                                 std::to_string(k * t) + " needed");
+        throw std::runtime_error("gsm8k/test.jsonl has " + std::to_string(test.size()) +
+                                 " items; k*t = " + std::to_string(k * t) + " needed");
     std::vector<task_item> items;
     for (int32_t b = 0; b < t; ++b) {
         task_item item;
@@ -83,7 +94,8 @@ static std::vector<task_item> lgb_load(const task_options& options) {
         std::string gold_text;
         for (int32_t q = 0; q < k; ++q) {
             const gsm8k_problem& p = test[static_cast<size_t>(b * k + q)];
-            questions += "Question_" + std::to_string(LGB_FIRST_INDEX + q) + ":\n" + p.question + "\n";
+            questions +=
+                "Question_" + std::to_string(LGB_FIRST_INDEX + q) + ":\n" + p.question + "\n";
             golds.push_back(p.gold);
             gold_text += (q ? "," : "") + p.gold;
         }
@@ -103,12 +115,15 @@ static generation_settings lgb_generation(const task_options& options) {
 }
 
 // DECISION parse: answer i = text after the first "Answer_{i}:" up to the next label or blank line.
-static std::vector<std::string> lgb_answers_by_index(const std::string& output, int32_t k, std::vector<bool>& found) {
+static std::vector<std::string> lgb_answers_by_index(const std::string& output, int32_t k,
+                                                     std::vector<bool>& found) {
     static const std::regex label(R"(Answer_(\d+)\s*:)");
     std::vector<std::pair<size_t, size_t>> labels; // (label start, text start)
     std::vector<int32_t> index;
-    for (auto it = std::sregex_iterator(output.begin(), output.end(), label); it != std::sregex_iterator(); ++it) {
-        labels.push_back({static_cast<size_t>(it->position(0)), static_cast<size_t>(it->position(0) + it->length(0))});
+    for (auto it = std::sregex_iterator(output.begin(), output.end(), label);
+         it != std::sregex_iterator(); ++it) {
+        labels.push_back({static_cast<size_t>(it->position(0)),
+                          static_cast<size_t>(it->position(0) + it->length(0))});
         index.push_back((*it)[1].length() > 6 ? -1 : std::stoi((*it)[1].str()));
     }
     std::vector<std::string> answers(static_cast<size_t>(k));
@@ -119,7 +134,8 @@ static std::vector<std::string> lgb_answers_by_index(const std::string& output, 
         const size_t end = l + 1 < labels.size() ? labels[l + 1].first : output.size();
         std::string text = output.substr(labels[l].second, end - labels[l].second);
         const size_t body = text.find_first_not_of(" \t\r\n");
-        const size_t blank = body == std::string::npos ? std::string::npos : text.find("\n\n", body);
+        const size_t blank =
+            body == std::string::npos ? std::string::npos : text.find("\n\n", body);
         if (blank != std::string::npos) text.resize(blank);
         answers[static_cast<size_t>(q)] = text_trim(text);
         found[static_cast<size_t>(q)] = true;
@@ -141,7 +157,8 @@ static std::vector<std::string> lgb_answers_by_order(const std::string& output) 
     };
     std::vector<std::string> out;
     size_t pos = 0;
-    size_t last_empty = std::string::npos; // after an empty match Python needs a non-empty one there
+    size_t last_empty =
+        std::string::npos; // after an empty match Python needs a non-empty one there
     while (pos <= n) {
         const size_t f = s.find(":\n", pos >= 2 ? pos - 2 : 0);
         if (f == std::string::npos) break;
@@ -176,10 +193,13 @@ static task_score lgb_score(const task_item& item, const std::string& output, co
     int32_t n_index = 0, n_order = 0;
     for (int32_t q = 0; q < k; ++q) {
         const std::string gold = golds[static_cast<size_t>(q)].get<std::string>();
-        const bool ok_i = found[static_cast<size_t>(q)] && correct(by_index[static_cast<size_t>(q)], gold);
+        const bool ok_i =
+            found[static_cast<size_t>(q)] && correct(by_index[static_cast<size_t>(q)], gold);
         const bool has_o = q < static_cast<int32_t>(by_order.size());
         const bool ok_o = has_o && correct(by_order[static_cast<size_t>(q)], gold);
-        ai.push_back(found[static_cast<size_t>(q)] ? nlohmann::json(by_index[static_cast<size_t>(q)]) : nlohmann::json());
+        ai.push_back(found[static_cast<size_t>(q)]
+                         ? nlohmann::json(by_index[static_cast<size_t>(q)])
+                         : nlohmann::json());
         ao.push_back(has_o ? nlohmann::json(by_order[static_cast<size_t>(q)]) : nlohmann::json());
         ci.push_back(ok_i ? 1 : 0);
         co.push_back(ok_o ? 1 : 0);
@@ -197,5 +217,5 @@ static task_score lgb_score(const task_item& item, const std::string& output, co
 }
 
 extern const task_def task_longgenbench_gsm8k;
-const task_def task_longgenbench_gsm8k = {LGB_NAME, "longgenbench-gsm8k", "acc_index", lgb_load, lgb_generation,
-                                          lgb_score};
+const task_def task_longgenbench_gsm8k = {LGB_NAME, "longgenbench-gsm8k", "acc_index",
+                                          lgb_load, lgb_generation,       lgb_score};

@@ -28,7 +28,8 @@ static std::vector<mmlu_row> mmlu_read_csv(const std::string& path) {
     for (const csv_record& rec : csv_read_file(path)) {
         const std::string where = task_where(path, rec.line);
         if (rec.fields.size() != 6)
-            throw std::runtime_error(where + ": expected 6 columns (question,A,B,C,D,answer), got " +
+            throw std::runtime_error(where +
+                                     ": expected 6 columns (question,A,B,C,D,answer), got " +
                                      std::to_string(rec.fields.size()));
         mmlu_row r;
         r.question = rec.fields[0];
@@ -71,17 +72,24 @@ static std::vector<task_item> mmlu_load(const task_options& options) {
         std::string spaced = subject;
         std::replace(spaced.begin(), spaced.end(), '_', ' ');
         std::vector<text_segment> head = {
-            {SEGMENT_SYSTEM, "The following are multiple choice questions (with answers) about " + spaced + ".\n\n", -1}};
+            {SEGMENT_SYSTEM,
+             "The following are multiple choice questions (with answers) about " + spaced + ".\n\n",
+             -1}};
         for (int32_t s = 0; s < k; ++s) {
             const mmlu_row& r = dev[static_cast<size_t>(s)];
-            head.push_back({SEGMENT_SHOT, choice_format_question("", r.question, r.choices) + " " + r.answer + "\n\n", s});
+            head.push_back(
+                {SEGMENT_SHOT,
+                 choice_format_question("", r.question, r.choices) + " " + r.answer + "\n\n", s});
         }
-        const std::vector<mmlu_row> test = mmlu_read_csv(task_resolve_file(dir, "mmlu/test/" + subject + "_test.csv"));
+        const std::vector<mmlu_row> test =
+            mmlu_read_csv(task_resolve_file(dir, "mmlu/test/" + subject + "_test.csv"));
         for (size_t i = 0; i < test.size(); ++i) {
             task_item item;
             item.id = subject + "/" + std::to_string(i);
             item.prompt.user = head;
-            item.prompt.user.push_back({SEGMENT_QUESTION, choice_format_question("", test[i].question, test[i].choices), -1});
+            item.prompt.user.push_back(
+                {SEGMENT_QUESTION, choice_format_question("", test[i].question, test[i].choices),
+                 -1});
             item.gold = test[i].answer;
             item.extra["subject"] = subject;
             items.push_back(std::move(item));
@@ -90,7 +98,8 @@ static std::vector<task_item> mmlu_load(const task_options& options) {
     return task_select_items(std::move(items), options, MMLU_NAME);
 }
 
-static task_score mmlu_score(const task_item& item, const std::string& output, const task_options&) {
+static task_score mmlu_score(const task_item& item, const std::string& output,
+                             const task_options&) {
     task_score s = choice_score(item, output, MMLU_CHOICES);
     s.extracted["subject"] = item.extra.value("subject", "");
     return s;

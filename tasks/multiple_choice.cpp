@@ -22,17 +22,20 @@ static int32_t choice_letter_index(const std::string& letter, int32_t n_choices)
 
 // A second letter right after the first ("A and B", "B, C", "(A)/(B)") makes the answer ambiguous.
 static bool choice_followed_by_letter(const std::string& rest) {
-    static const std::regex re(R"(^\s*(,|and|or|/|&)\s*[(\[]?[A-Za-z](?![A-Za-z]))", std::regex::icase);
+    static const std::regex re(R"(^\s*(,|and|or|/|&)\s*[(\[]?[A-Za-z](?![A-Za-z]))",
+                               std::regex::icase);
     return std::regex_search(rest, re);
 }
 
 std::string choice_extract_letter(const std::string& output, int32_t n_choices) {
     size_t b = 0;
-    while (b < output.size() && std::isspace(static_cast<unsigned char>(output[b]))) ++b;
+    while (b < output.size() && std::isspace(static_cast<unsigned char>(output[b])))
+        ++b;
     const std::string line = text_trim(output.substr(b, output.find('\n', b) - b));
 
     // The line starts with the letter: "B", "B.", "(B)", "[B] text", "B) text", "B. text".
-    static const std::regex start(R"(^(?:\(([A-Z])\)|\[([A-Z])\]|([A-Z])[.):]?$|([A-Z])[.):](?=\s)))");
+    static const std::regex start(
+        R"(^(?:\(([A-Z])\)|\[([A-Z])\]|([A-Z])[.):]?$|([A-Z])[.):](?=\s)))");
     // A lead-in: "the answer is (c)", "Answer: c", "option B". A lower-case letter must end the
     // phrase ("answer is a bit ..." is no answer).
     static const std::regex lead(

@@ -13,9 +13,10 @@ std::string choice_format_question(const std::string& prefix, const std::string&
 
 // The answer letter in `output`, "" when there is none or it is ambiguous. Rules (DECISION, after
 // the lm-eval generative filters): leading whitespace is skipped and only the first line is read;
-// accepted are a bare or decorated letter ("B", "B.", "(B)", "B) text", "B. text") or a letter after
-// an "answer is" / "answer:" / "option" lead-in (case-insensitive, e.g. "Answer: c"). Two letters
-// joined by "and", "or", ",", "/" or "&" are ambiguous; a letter outside the first n_choices is wrong.
+// accepted are a bare or decorated letter ("B", "B.", "(B)", "B) text", "B. text") or a letter
+// after an "answer is" / "answer:" / "option" lead-in (case-insensitive, e.g. "Answer: c"). Two
+// letters joined by "and", "or", ",", "/" or "&" are ambiguous; a letter outside the first
+// n_choices is wrong.
 std::string choice_extract_letter(const std::string& output, int32_t n_choices);
 
 // Stops at a newline; 32 new tokens (params.max_new_tokens overrides).

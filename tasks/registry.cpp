@@ -34,7 +34,8 @@ static const task_def* const k_tasks[] = {
 
 std::vector<std::string> task_names() {
     std::vector<std::string> names;
-    for (const task_def* t : k_tasks) names.push_back(t->name);
+    for (const task_def* t : k_tasks)
+        names.push_back(t->name);
     return names;
 }
 
@@ -42,6 +43,7 @@ const task_def& task_get(const std::string& name) {
     for (const task_def* t : k_tasks)
         if (t->name == name) return *t;
     std::string valid;
-    for (const std::string& n : task_names()) valid += (valid.empty() ? "" : ", ") + n;
+    for (const std::string& n : task_names())
+        valid += (valid.empty() ? "" : ", ") + n;
     throw std::invalid_argument("unknown task '" + name + "' (valid: " + valid + ")");
 }

@@ -13,7 +13,8 @@
 // missing field throws "records_path:line: ...". Records of another task (a run journal's
 // "task_name" field) are skipped and counted in *skipped.
 std::vector<nlohmann::json> task_rescore_file(const task_def& task, task_options options,
-                                              const std::string& records_path, int64_t* skipped = nullptr);
+                                              const std::string& records_path,
+                                              int64_t* skipped = nullptr);
 
 // Mean of every metric per group ("<method>@<ratio_text>" when the records carry a method, else
 // "all"): {group: {"n": N, "metrics": {name: mean}}}. Records whose extracted answer names a

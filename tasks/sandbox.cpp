@@ -44,15 +44,18 @@ struct sandbox_child_args {
     int err = errno;
     char msg[160];
     size_t n = 0;
-    for (const char* c = stage; *c && n < 120; ++c) msg[n++] = *c;
-    for (const char* c = ": errno "; *c; ++c) msg[n++] = *c;
+    for (const char* c = stage; *c && n < 120; ++c)
+        msg[n++] = *c;
+    for (const char* c = ": errno "; *c; ++c)
+        msg[n++] = *c;
     char digits[12];
     size_t d = 0;
     do {
         digits[d++] = static_cast<char>('0' + err % 10);
         err /= 10;
     } while (err > 0 && d < sizeof(digits));
-    while (d > 0) msg[n++] = digits[--d];
+    while (d > 0)
+        msg[n++] = digits[--d];
     if (write(a.status_fd, msg, n) < 0) _exit(126);
     _exit(127);
 }
@@ -69,9 +72,11 @@ int sandbox_child(void* p) {
         if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
             sandbox_child_fail(a, "make mounts private");
         // The temporary directory becomes a mount of its own so it stays writable.
-        if (mount(a.dir, a.dir, nullptr, MS_BIND, nullptr) != 0) sandbox_child_fail(a, "bind temp dir");
+        if (mount(a.dir, a.dir, nullptr, MS_BIND, nullptr) != 0)
+            sandbox_child_fail(a, "bind temp dir");
         for (size_t i = 0; i < a.n_mounts; ++i)
-            if (mount(nullptr, a.mounts[i], nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0 &&
+            if (mount(nullptr, a.mounts[i], nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) !=
+                    0 &&
                 errno != ENOENT && errno != EACCES)
                 sandbox_child_fail(a, "remount read-only");
     }
@@ -102,7 +107,8 @@ std::vector<std::string> sandbox_mount_points() {
     std::string line;
     while (std::getline(in, line)) {
         size_t pos = 0;
-        for (int f = 0; f < 4 && pos != std::string::npos; ++f) pos = line.find(' ', pos + 1);
+        for (int f = 0; f < 4 && pos != std::string::npos; ++f)
+            pos = line.find(' ', pos + 1);
         if (pos == std::string::npos) continue;
         const size_t end = line.find(' ', pos + 1);
         const std::string raw = line.substr(pos + 1, end - pos - 1);
@@ -122,7 +128,8 @@ std::vector<std::string> sandbox_mount_points() {
 
 uid_t sandbox_pick_uid() {
     static std::atomic<uint32_t> counter{0};
-    return static_cast<uid_t>(100000 + (static_cast<uint32_t>(getpid()) % 50000) * 16 + counter++ % 16);
+    return static_cast<uid_t>(100000 + (static_cast<uint32_t>(getpid()) % 50000) * 16 +
+                              counter++ % 16);
 }
 
 // RAII owner of the pipe ends and the temporary directory.
@@ -143,8 +150,10 @@ struct sandbox_resources {
 
 sandbox_result sandbox_run_python(const std::string& program, const sandbox_options& options) {
     sandbox_resources res;
-    std::string templ = (std::filesystem::temp_directory_path() / "kvsweep-sandbox-XXXXXX").string();
-    if (!mkdtemp(templ.data())) throw std::runtime_error("sandbox: mkdtemp failed: " + std::string(strerror(errno)));
+    std::string templ =
+        (std::filesystem::temp_directory_path() / "kvsweep-sandbox-XXXXXX").string();
+    if (!mkdtemp(templ.data()))
+        throw std::runtime_error("sandbox: mkdtemp failed: " + std::string(strerror(errno)));
     res.dir = templ;
     const std::string script = res.dir + "/program.py";
     {
@@ -153,7 +162,8 @@ sandbox_result sandbox_run_python(const std::string& program, const sandbox_opti
         if (!out) throw std::runtime_error("sandbox: cannot write " + script);
     }
     const uid_t uid = sandbox_pick_uid();
-    if (geteuid() == 0 && (chown(res.dir.c_str(), uid, uid) != 0 || chown(script.c_str(), uid, uid) != 0))
+    if (geteuid() == 0 &&
+        (chown(res.dir.c_str(), uid, uid) != 0 || chown(script.c_str(), uid, uid) != 0))
         throw std::runtime_error("sandbox: chown of " + res.dir + " failed: " + strerror(errno));
     if (pipe2(res.fds, O_CLOEXEC) != 0 || pipe2(res.fds + 2, O_CLOEXEC) != 0)
         throw std::runtime_error("sandbox: pipe failed: " + std::string(strerror(errno)));
@@ -163,11 +173,13 @@ sandbox_result sandbox_run_python(const std::string& program, const sandbox_opti
     std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + res.dir, "LANG=C.UTF-8",
                                     "PYTHONDONTWRITEBYTECODE=1", "PYTHONHASHSEED=0"};
     std::vector<char*> envp;
-    for (std::string& e : env) envp.push_back(e.data());
+    for (std::string& e : env)
+        envp.push_back(e.data());
     envp.push_back(nullptr);
     const std::vector<std::string> mounts = sandbox_mount_points();
     std::vector<const char*> mount_ptrs;
-    for (const std::string& m : mounts) mount_ptrs.push_back(m.c_str());
+    for (const std::string& m : mounts)
+        mount_ptrs.push_back(m.c_str());
 
     sandbox_child_args args;
     args.dir = res.dir.c_str();
@@ -182,12 +194,14 @@ sandbox_result sandbox_run_python(const std::string& program, const sandbox_opti
     args.options = &options;
 
     constexpr size_t stack_size = 256 << 10;
-    void* stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    void* stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) throw std::runtime_error("sandbox: cannot allocate the child stack");
     char* stack_top = static_cast<char*>(stack) + stack_size;
     const auto start = std::chrono::steady_clock::now();
     args.isolate = true;
-    pid_t pid = clone(sandbox_child, stack_top, CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD, &args);
+    pid_t pid = clone(sandbox_child, stack_top,
+                      CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD, &args);
     if (pid < 0 && (errno == EPERM || errno == EINVAL || errno == ENOSPC || errno == EUSERS)) {
         const std::string why = strerror(errno);
         if (!options.allow_unsafe) {
@@ -200,7 +214,8 @@ sandbox_result sandbox_run_python(const std::string& program, const sandbox_opti
     }
     const int clone_errno = errno;
     munmap(stack, stack_size);
-    if (pid < 0) throw std::runtime_error("sandbox: clone failed: " + std::string(strerror(clone_errno)));
+    if (pid < 0)
+        throw std::runtime_error("sandbox: clone failed: " + std::string(strerror(clone_errno)));
     close(res.fds[1]);
     close(res.fds[3]);
     res.fds[1] = res.fds[3] = -1;
@@ -215,8 +230,9 @@ sandbox_result sandbox_run_python(const std::string& program, const sandbox_opti
             // WNOWAIT leaves the child a zombie, so its pid (= process group id) cannot be reused
             // before the group is killed below.
             siginfo_t info = {};
-            exited = waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                     info.si_pid == pid;
+            exited =
+                waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                info.si_pid == pid;
         }
         const auto now = std::chrono::steady_clock::now();
         if (exited && (eof || now >= deadline)) break; // a stray child may hold the pipe open
@@ -228,14 +244,17 @@ sandbox_result sandbox_run_python(const std::string& program, const sandbox_opti
             usleep(2000);
             continue;
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
         pollfd pfd = {res.fds[0], POLLIN, 0};
-        if (poll(&pfd, 1, static_cast<int>(std::min<long long>(std::max<long long>(left, 1), 20))) > 0) {
+        if (poll(&pfd, 1, static_cast<int>(std::min<long long>(std::max<long long>(left, 1), 20))) >
+            0) {
             const ssize_t n = read(res.fds[0], buf, sizeof(buf));
             if (n <= 0) {
                 eof = true;
             } else if (result.output.size() < options.output_limit) {
-                result.output.append(buf, std::min(static_cast<size_t>(n), options.output_limit - result.output.size()));
+                result.output.append(buf, std::min(static_cast<size_t>(n),
+                                                   options.output_limit - result.output.size()));
             }
         }
     }
@@ -245,12 +264,15 @@ sandbox_result sandbox_run_python(const std::string& program, const sandbox_opti
     killpg(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::string setup_error;
     ssize_t n;
-    while ((n = read(res.fds[2], buf, sizeof(buf))) > 0) setup_error.append(buf, static_cast<size_t>(n));
-    if (!setup_error.empty()) throw std::runtime_error("sandbox: child setup failed at " + setup_error);
+    while ((n = read(res.fds[2], buf, sizeof(buf))) > 0)
+        setup_error.append(buf, static_cast<size_t>(n));
+    if (!setup_error.empty())
+        throw std::runtime_error("sandbox: child setup failed at " + setup_error);
 
     if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);

@@ -9,7 +9,8 @@
 
 #include <zlib.h>
 
-// ---- files ---------------------------------------------------------------------------------------
+// ---- files
+// ---------------------------------------------------------------------------------------
 
 std::string task_data_dir(const task_options& options) {
     return options.data_dir.empty() ? std::string(TASK_DEFAULT_DATA_DIR) : options.data_dir;
@@ -44,7 +45,8 @@ std::string task_read_file(const std::string& path) {
     const std::string msg = gzerror(f, &err);
     // Z_BUF_ERROR from gzclose: the file ended inside a gzip stream (truncated).
     if (gzclose(f) == Z_BUF_ERROR || (err != Z_OK && err != Z_STREAM_END))
-        throw std::runtime_error(path + ": corrupt or truncated gzip data" + (msg.empty() ? "" : " (" + msg + ")"));
+        throw std::runtime_error(path + ": corrupt or truncated gzip data" +
+                                 (msg.empty() ? "" : " (" + msg + ")"));
     return out;
 }
 
@@ -52,14 +54,16 @@ std::string task_where(const std::string& path, int32_t line) {
     return path + ":" + std::to_string(line);
 }
 
-// ---- JSONL ---------------------------------------------------------------------------------------
+// ---- JSONL
+// ---------------------------------------------------------------------------------------
 
 std::vector<jsonl_record> task_read_jsonl(const std::string& path, int32_t max_records) {
     const std::string text = task_read_file(path);
     std::vector<jsonl_record> out;
     size_t pos = 0;
     int32_t line = 0;
-    while (pos < text.size() && (max_records < 0 || static_cast<int32_t>(out.size()) < max_records)) {
+    while (pos < text.size() &&
+           (max_records < 0 || static_cast<int32_t>(out.size()) < max_records)) {
         size_t end = text.find('\n', pos);
         if (end == std::string::npos) end = text.size();
         ++line;
@@ -71,7 +75,8 @@ std::vector<jsonl_record> task_read_jsonl(const std::string& path, int32_t max_r
         try {
             rec.value = nlohmann::json::parse(raw);
         } catch (const nlohmann::json::parse_error& e) {
-            throw std::runtime_error(task_where(path, line) + ": malformed JSON (" + e.what() + ")");
+            throw std::runtime_error(task_where(path, line) + ": malformed JSON (" + e.what() +
+                                     ")");
         }
         if (!rec.value.is_object())
             throw std::runtime_error(task_where(path, line) + ": expected a JSON object");
@@ -94,7 +99,8 @@ std::string json_string(const nlohmann::json& obj, const std::string& field,
     return v.get<std::string>();
 }
 
-// ---- CSV -----------------------------------------------------------------------------------------
+// ---- CSV
+// -----------------------------------------------------------------------------------------
 
 std::vector<csv_record> csv_parse(const std::string& text, const std::string& name) {
     std::vector<csv_record> out;
@@ -117,8 +123,16 @@ std::vector<csv_record> csv_parse(const std::string& text, const std::string& na
     while (i < n) {
         if (!record_open) {
             // Skip blank lines between records.
-            if (text[i] == '\n') { ++line; ++i; continue; }
-            if (text[i] == '\r' && i + 1 < n && text[i + 1] == '\n') { ++line; i += 2; continue; }
+            if (text[i] == '\n') {
+                ++line;
+                ++i;
+                continue;
+            }
+            if (text[i] == '\r' && i + 1 < n && text[i + 1] == '\n') {
+                ++line;
+                i += 2;
+                continue;
+            }
             rec.line = line;
             record_open = true;
         }
@@ -132,7 +146,11 @@ std::vector<csv_record> csv_parse(const std::string& text, const std::string& na
                                              ": unterminated quoted field");
                 const char c = text[i];
                 if (c == '"') {
-                    if (i + 1 < n && text[i + 1] == '"') { field += '"'; i += 2; continue; }
+                    if (i + 1 < n && text[i + 1] == '"') {
+                        field += '"';
+                        i += 2;
+                        continue;
+                    }
                     ++i;
                     break;
                 }
@@ -176,12 +194,14 @@ int32_t csv_column(const csv_record& header, const std::string& column, const st
     for (size_t i = 0; i < header.fields.size(); ++i)
         if (text_trim(header.fields[i]) == column) return static_cast<int32_t>(i);
     std::string have;
-    for (const auto& f : header.fields) have += (have.empty() ? "" : ", ") + f;
+    for (const auto& f : header.fields)
+        have += (have.empty() ? "" : ", ") + f;
     throw std::runtime_error(task_where(path, header.line) + ": missing column '" + column +
                              "' (header has: " + have + ")");
 }
 
-// ---- items and options ---------------------------------------------------------------------------
+// ---- items and options
+// ---------------------------------------------------------------------------
 
 std::vector<task_item> task_select_items(std::vector<task_item> items, const task_options& options,
                                          const std::string& task_name) {
@@ -204,8 +224,8 @@ std::vector<task_item> task_select_items(std::vector<task_item> items, const tas
                 throw std::runtime_error(task_where(options.items_file, line_no) +
                                          ": unknown item id '" + id + "' for task " + task_name);
             if (keep[it->second])
-                throw std::runtime_error(task_where(options.items_file, line_no) +
-                                         ": item id '" + id + "' listed twice");
+                throw std::runtime_error(task_where(options.items_file, line_no) + ": item id '" +
+                                         id + "' listed twice");
             keep[it->second] = true;
         }
         std::vector<task_item> kept;
@@ -235,7 +255,8 @@ static const nlohmann::json* param_get(const task_options& options, const std::s
 int32_t task_param_int(const task_options& options, const std::string& key, int32_t fallback) {
     const nlohmann::json* v = param_get(options, key);
     if (!v) return fallback;
-    if (!v->is_number_integer()) throw std::invalid_argument("params." + key + ": expected an integer");
+    if (!v->is_number_integer())
+        throw std::invalid_argument("params." + key + ": expected an integer");
     return v->get<int32_t>();
 }
 
@@ -254,7 +275,8 @@ bool task_param_bool(const task_options& options, const std::string& key, bool f
     return v->get<bool>();
 }
 
-// ---- text ----------------------------------------------------------------------------------------
+// ---- text
+// ----------------------------------------------------------------------------------------
 
 std::string task_hash_fnv1a64(const std::string& text) {
     uint64_t h = 14695981039346656037ull;
@@ -269,14 +291,17 @@ std::string task_hash_fnv1a64(const std::string& text) {
 
 std::string text_trim(const std::string& s) {
     size_t b = 0, e = s.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+    while (b < e && std::isspace(static_cast<unsigned char>(s[b])))
+        ++b;
+    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])))
+        --e;
     return s.substr(b, e - b);
 }
 
 std::string text_lower(const std::string& s) {
     std::string out = s;
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 

@@ -10,7 +10,8 @@
 
 #include "tasks/task.h"
 
-// ---- files ---------------------------------------------------------------------------------------
+// ---- files
+// ---------------------------------------------------------------------------------------
 
 // The folder the bundled data lives in, relative to the repository root (the working directory of
 // the kvsweep executable and of the tests).
@@ -25,7 +26,8 @@ std::string task_resolve_file(const std::string& dir, const std::string& rel);
 // Whole file contents; gzip files are inflated (zlib reads plain files unchanged).
 std::string task_read_file(const std::string& path);
 
-// ---- JSONL ---------------------------------------------------------------------------------------
+// ---- JSONL
+// ---------------------------------------------------------------------------------------
 
 struct jsonl_record {
     int32_t line = 0; // 1-based line in the file
@@ -45,10 +47,11 @@ std::string json_string(const nlohmann::json& obj, const std::string& field,
 // "path:line"
 std::string task_where(const std::string& path, int32_t line);
 
-// ---- CSV (RFC 4180) ------------------------------------------------------------------------------
+// ---- CSV (RFC 4180)
+// ------------------------------------------------------------------------------
 
 struct csv_record {
-    int32_t line = 0;                // physical line the record starts on (1-based)
+    int32_t line = 0; // physical line the record starts on (1-based)
     std::vector<std::string> fields;
 };
 
@@ -64,7 +67,8 @@ std::vector<csv_record> csv_read_file(const std::string& path);
 // Column index by header name; throws naming the file and the missing column.
 int32_t csv_column(const csv_record& header, const std::string& column, const std::string& path);
 
-// ---- items and options ---------------------------------------------------------------------------
+// ---- items and options
+// ---------------------------------------------------------------------------
 
 // Applies options.items_file (keep the listed ids, in dataset order; an unknown or duplicated id
 // throws "items_file:line") and then options.limit (first N). Duplicate item ids in `items`
@@ -83,7 +87,8 @@ std::string task_param_string(const task_options& options, const std::string& ke
                               const std::string& fallback);
 bool task_param_bool(const task_options& options, const std::string& key, bool fallback);
 
-// ---- text ----------------------------------------------------------------------------------------
+// ---- text
+// ----------------------------------------------------------------------------------------
 
 // Stable 64-bit FNV-1a of the bytes, as 16 lowercase hex digits (record hashes of prompt / gold).
 std::string task_hash_fnv1a64(const std::string& text);

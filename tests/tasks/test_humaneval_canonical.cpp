@@ -20,6 +20,8 @@ TEST(HumanEvalCanonical, All164Pass) {
     EXPECT_EQ(passed, 164);
     // Instruct format: the completion is cut at the closing fence.
     task_options instruct;
-    EXPECT_EQ(t.score(items[0], items[0].gold + "```\nExplanation: it works.", instruct).scores.at("pass@1"), 1.0);
+    EXPECT_EQ(t.score(items[0], items[0].gold + "```\nExplanation: it works.", instruct)
+                  .scores.at("pass@1"),
+              1.0);
     EXPECT_EQ(t.score(items[0], "    return True\n", base).scores.at("pass@1"), 0.0);
 }

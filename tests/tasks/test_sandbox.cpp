@@ -15,7 +15,8 @@ sandbox_result run(const std::string& program) {
 } // namespace
 
 TEST(Sandbox, CleanProgramPassesAndOutputIsCaptured) {
-    const sandbox_result r = run("import os\nprint('hi', os.getcwd().startswith('/tmp/kvsweep-sandbox-'))\n");
+    const sandbox_result r =
+        run("import os\nprint('hi', os.getcwd().startswith('/tmp/kvsweep-sandbox-'))\n");
     EXPECT_TRUE(r.passed) << r.output;
     EXPECT_TRUE(r.isolated);
     EXPECT_EQ(r.output, "hi True\n");
@@ -44,7 +45,8 @@ TEST(Sandbox, SleepingForeverIsKilledAtTheWallClock) {
 
 TEST(Sandbox, ForkBombIsContained) {
     const auto start = std::chrono::steady_clock::now();
-    const sandbox_result r = run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n");
+    const sandbox_result r = run(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n");
     EXPECT_FALSE(r.passed);
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
     // Nothing of it survives: a fresh program runs normally right after.
@@ -53,7 +55,8 @@ TEST(Sandbox, ForkBombIsContained) {
 
 TEST(Sandbox, ChildThatOutlivesParentIsKilled) {
     // The parent exits 0 at once; its daemonised child would keep running without the namespace.
-    const sandbox_result r = run("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\n");
+    const sandbox_result r =
+        run("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\n");
     EXPECT_TRUE(r.passed);
     EXPECT_LT(r.seconds, 4.0);
 }
@@ -70,7 +73,8 @@ TEST(Sandbox, WritingOutsideTheTempDirFails) {
     const sandbox_result r = run("open('" + victim + "', 'w').write('x')\n");
     EXPECT_FALSE(r.passed);
     EXPECT_FALSE(std::filesystem::exists(victim));
-    for (const char* path : {"/work/sandbox-escape", "/dev/shm/sandbox-escape", "/root/sandbox-escape"}) {
+    for (const char* path :
+         {"/work/sandbox-escape", "/dev/shm/sandbox-escape", "/root/sandbox-escape"}) {
         EXPECT_FALSE(run(std::string("open('") + path + "', 'w').write('x')\n").passed) << path;
         EXPECT_FALSE(std::filesystem::exists(path)) << path;
     }
@@ -80,13 +84,14 @@ TEST(Sandbox, WritingOutsideTheTempDirFails) {
 }
 
 TEST(Sandbox, NetworkIsUnreachable) {
-    const sandbox_result r = run("import socket\ns = socket.create_connection(('1.1.1.1', 80), timeout=1)\n");
+    const sandbox_result r =
+        run("import socket\ns = socket.create_connection(('1.1.1.1', 80), timeout=1)\n");
     EXPECT_FALSE(r.passed);
     EXPECT_LT(r.seconds, 4.0);
     // Only a downed loopback exists: even a server inside the sandbox cannot be reached.
-    const sandbox_result local = run(
-        "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\n"
-        "socket.create_connection(s.getsockname(), timeout=1)\n");
+    const sandbox_result local =
+        run("import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\n"
+            "socket.create_connection(s.getsockname(), timeout=1)\n");
     EXPECT_FALSE(local.passed);
     EXPECT_NE(local.output.find("unreachable"), std::string::npos) << local.output;
 }
@@ -111,6 +116,7 @@ TEST(Sandbox, SetupFailureIsAnErrorNotAFailedProgram) {
         sandbox_run_python("print(1)\n", o);
         ADD_FAILURE() << "no exception";
     } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find("exec python: errno 2"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("exec python: errno 2"), std::string::npos)
+            << e.what();
     }
 }

@@ -11,7 +11,8 @@ namespace {
 
 std::string temp_dir() {
     static const std::string dir = [] {
-        std::string t = (std::filesystem::temp_directory_path() / "kvsweep-task-test-XXXXXX").string();
+        std::string t =
+            (std::filesystem::temp_directory_path() / "kvsweep-task-test-XXXXXX").string();
         EXPECT_NE(mkdtemp(t.data()), nullptr);
         return t;
     }();
@@ -25,13 +26,13 @@ std::string write_file(const std::string& name, const std::string& text) {
 }
 
 // Expects `fn` to throw std::runtime_error whose message contains every one of `parts`.
-template <typename F>
-void expect_error(F fn, std::initializer_list<std::string> parts) {
+template <typename F> void expect_error(F fn, std::initializer_list<std::string> parts) {
     try {
         fn();
         ADD_FAILURE() << "no exception";
     } catch (const std::exception& e) {
-        for (const std::string& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+        for (const std::string& p : parts)
+            EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
     }
 }
 
@@ -67,13 +68,15 @@ TEST(Csv, CrInsideQuotedFieldKeptAndLiteralQuoteInUnquotedField) {
 
 TEST(Csv, ErrorsNameFileAndLine) {
     expect_error([] { csv_parse("a,b\n\"open,c\n", "bad.csv"); }, {"bad.csv:2", "unterminated"});
-    expect_error([] { csv_parse("a,b\n\"x\"y,c\n", "bad.csv"); }, {"bad.csv:2", "after closing quote"});
+    expect_error([] { csv_parse("a,b\n\"x\"y,c\n", "bad.csv"); },
+                 {"bad.csv:2", "after closing quote"});
 }
 
 TEST(Csv, ColumnLookup) {
     const std::vector<csv_record> r = csv_parse("id,goal\n", "h.csv");
     EXPECT_EQ(csv_column(r[0], "goal", "h.csv"), 1);
-    expect_error([&] { csv_column(r[0], "target", "h.csv"); }, {"h.csv:1", "missing column 'target'"});
+    expect_error([&] { csv_column(r[0], "target", "h.csv"); },
+                 {"h.csv:1", "missing column 'target'"});
 }
 
 TEST(Jsonl, MalformedLineAndMissingField) {
@@ -83,7 +86,8 @@ TEST(Jsonl, MalformedLineAndMissingField) {
     ASSERT_EQ(first.size(), 1u);
     expect_error([&] { json_string(first[0].value, "question", task_where(path, 1)); },
                  {path + ":1", "missing field 'question'"});
-    expect_error([&] { json_string(first[0].value, "a", task_where(path, 1)); }, {"field 'a' is not a string"});
+    expect_error([&] { json_string(first[0].value, "a", task_where(path, 1)); },
+                 {"field 'a' is not a string"});
 }
 
 TEST(Files, GzipIsInflatedAndPlainIsRead) {
@@ -95,14 +99,17 @@ TEST(Files, GzipIsInflatedAndPlainIsRead) {
     EXPECT_EQ(task_resolve_file(temp_dir(), "z.txt"), path);
     write_file("p.txt", "plain");
     EXPECT_EQ(task_read_file(task_resolve_file(temp_dir(), "p.txt")), "plain");
-    expect_error([] { task_resolve_file("/nonexistent", "q.jsonl"); }, {"/nonexistent/q.jsonl", "not found"});
-    const std::string corrupt = write_file("c.jsonl.gz", std::string("\x1f\x8b\x08\x00garbage", 11));
+    expect_error([] { task_resolve_file("/nonexistent", "q.jsonl"); },
+                 {"/nonexistent/q.jsonl", "not found"});
+    const std::string corrupt =
+        write_file("c.jsonl.gz", std::string("\x1f\x8b\x08\x00garbage", 11));
     expect_error([&] { task_read_file(corrupt); }, {corrupt});
 }
 
 TEST(Items, ItemsFileThenLimitKeepDatasetOrder) {
     std::vector<task_item> items(5);
-    for (int i = 0; i < 5; ++i) items[i].id = "i" + std::to_string(i);
+    for (int i = 0; i < 5; ++i)
+        items[i].id = "i" + std::to_string(i);
     task_options o;
     o.items_file = write_file("ids.txt", "i3\n# comment\n\ni1\ni4\n");
     o.limit = 2;
@@ -111,9 +118,11 @@ TEST(Items, ItemsFileThenLimitKeepDatasetOrder) {
     EXPECT_EQ(kept[0].id, "i1");
     EXPECT_EQ(kept[1].id, "i3");
     o.items_file = write_file("bad_ids.txt", "i1\nnope\n");
-    expect_error([&] { task_select_items(items, o, "t"); }, {"bad_ids.txt:2", "unknown item id 'nope'"});
+    expect_error([&] { task_select_items(items, o, "t"); },
+                 {"bad_ids.txt:2", "unknown item id 'nope'"});
     items[4].id = "i0";
-    expect_error([&] { task_select_items(items, task_options{}, "t"); }, {"duplicate item id 'i0'"});
+    expect_error([&] { task_select_items(items, task_options{}, "t"); },
+                 {"duplicate item id 'i0'"});
 }
 
 TEST(Options, ShotsAndParams) {
