@@ -256,6 +256,13 @@ model_file hf_load_model(const std::string& dir) {
     model_file_validate(mf);
 
     mf.tok = hf_load_tokenizer(dir);
+    // Token ids index the embedding rows, so the vocabulary may not outgrow them.
+    if (mf.tok && tokenizer_n_vocab(*mf.tok) > mf.config.vocab_size) {
+        throw std::runtime_error(
+            dir + ": the tokenizer has " + std::to_string(tokenizer_n_vocab(*mf.tok)) +
+            " tokens, more than vocab_size = " + std::to_string(mf.config.vocab_size) +
+            " in config.json");
+    }
     // Mistral's [INST] is several pieces, so the architecture decides when the template is absent.
     const std::string template_text =
         hf_chat_template_text(dir) + (mf.config.arch == "mistral" ? "[INST]" : "");

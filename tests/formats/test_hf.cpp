@@ -178,6 +178,10 @@ TEST(hf, gzipped_tokenizer_and_llama3_guess) {
     EXPECT_EQ(tokenizer_token_id(*mf.tok, "<|start_header_id|>"), 258);
     EXPECT_EQ(tokenizer_encode(*mf.tok, "he", true, false), (std::vector<int32_t>{257, 256}));
     EXPECT_EQ(mf.chat_template_name, "llama3");
+
+    make_random_hf_model(dir / "m", "--seed 7 --vocab 200"); // same tokenizer, fewer rows
+    expect_error([&] { model_file_open(dir / "m"); },
+                 {dir / "m", "tokenizer has 259 tokens, more than vocab_size = 200"});
 }
 
 TEST(hf, mistral_guesses_llama2_template) {
