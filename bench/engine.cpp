@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -123,6 +124,14 @@ double prefill_flops(const model_config& c, int n) {
     return per_row * n + attention + 2.0 * c.dim * c.vocab_size;
 }
 
+// Other processes on the machine skew every number (both ceilings included): print the load.
+std::string load_average() {
+    std::ifstream f("/proc/loadavg");
+    std::string one, five;
+    f >> one >> five;
+    return f ? one + " (1 min), " + five + " (5 min)" : "unknown";
+}
+
 struct result {
     weight_type type;
     double weight_gib = 0;
@@ -137,7 +146,8 @@ int main(int argc, char** argv) {
         const options o = parse(argc, argv);
         std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress lines show up when piped to a file
         if (o.threads) ops_set_n_threads(o.threads);
-        std::printf("threads %d (ours), OpenBLAS %d\n", ops_n_threads(), openblas_get_num_threads());
+        std::printf("threads %d (ours), OpenBLAS %d; load average %s\n", ops_n_threads(), openblas_get_num_threads(),
+                    load_average().c_str());
         const double triad = triad_bytes_per_s();
         const double sgemm = sgemm_flops(o.prompt);
         std::printf("STREAM triad: %.2f GB/s   sgemm %dx2048x2048: %.1f GFLOP/s\n\n", triad / 1e9, o.prompt, sgemm / 1e9);
@@ -183,6 +193,7 @@ int main(int argc, char** argv) {
             results.push_back(std::move(r));
         }
 
+        std::printf("\nload average at the end: %s\n", load_average().c_str());
         std::printf("\nprefill (%d tokens): tokens/s and achieved flops as a fraction of sgemm (target >= 0.75)\n", o.prompt);
         std::printf("decode: tokens/s; weight bytes streamed per second as a fraction of triad (target >= 0.85 at batch 1)\n\n");
         std::printf("%-6s %8s %10s %8s", "type", "GiB", "prefill/s", "vs sgemm");
