@@ -1,0 +1,62 @@
+// MPI collectives for tensor parallelism (see collective_mpi.h). Counts above INT_MAX elements go
+// in pieces, since MPI counts are int.
+#include "mpi_runner/collective_mpi.h"
+
+#include <algorithm>
+#include <climits>
+#include <stdexcept>
+#include <string>
+
+namespace {
+void check(int rc, const char* what) {
+    if (rc != MPI_SUCCESS) throw std::runtime_error(std::string("collective_mpi: ") + what + " failed (MPI error " + std::to_string(rc) + ")");
+}
+constexpr int64_t max_piece = INT_MAX / 8; // elements per MPI call
+} // namespace
+
+collective_mpi::collective_mpi(MPI_Comm comm) : comm_(comm) {
+    check(MPI_Comm_rank(comm, &rank_), "MPI_Comm_rank");
+    check(MPI_Comm_size(comm, &size_), "MPI_Comm_size");
+}
+
+void collective_mpi::all_gather(const float* data, int64_t count, float* out) {
+    if (size_ == 1) {
+        std::copy(data, data + count, out);
+        return;
+    }
+    if (count <= max_piece) {
+        check(MPI_Allgather(data, (int)count, MPI_FLOAT, out, (int)count, MPI_FLOAT, comm_), "MPI_Allgather");
+    } else {
+        // Piecewise, then reorder into [size][count].
+        std::vector<float> piece;
+        for (int64_t off = 0; off < count; off += max_piece) {
+            const int64_t n = std::min(max_piece, count - off);
+            piece.resize((size_t)n * size_);
+            check(MPI_Allgather(data + off, (int)n, MPI_FLOAT, piece.data(), (int)n, MPI_FLOAT, comm_), "MPI_Allgather");
+            for (int r = 0; r < size_; ++r) std::copy(piece.begin() + (int64_t)r * n, piece.begin() + (int64_t)(r + 1) * n, out + (int64_t)r * count + off);
+        }
+    }
+    bytes_sent_ += count * (int64_t)sizeof(float) * (size_ - 1);
+}
+
+void collective_mpi::all_reduce_sum(float* data, int64_t count) {
+    if (size_ == 1) return;
+    gathered_.resize((size_t)count * size_);
+    all_gather(data, count, gathered_.data());
+    // Rank order, starting from rank 0's values, exactly as the comment of collective.h promises.
+    std::copy(gathered_.begin(), gathered_.begin() + count, data);
+    for (int r = 1; r < size_; ++r) {
+        const float* src = gathered_.data() + (int64_t)r * count;
+        for (int64_t i = 0; i < count; ++i) data[i] += src[i];
+    }
+}
+
+void collective_mpi::broadcast(void* data, int64_t bytes) {
+    if (size_ == 1) return;
+    char* p = static_cast<char*>(data);
+    for (int64_t off = 0; off < bytes; off += max_piece) {
+        const int64_t n = std::min(max_piece, bytes - off);
+        check(MPI_Bcast(p + off, (int)n, MPI_BYTE, 0, comm_), "MPI_Bcast");
+    }
+    if (rank_ == 0) bytes_sent_ += bytes * (size_ - 1);
+}
