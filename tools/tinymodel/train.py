@@ -39,10 +39,10 @@ def encode_item(tok, item, date_block):
     return ids, tok.encode_ordinary(item["answer"]) + [sp["<|eot_id|>"]]
 
 
-def curriculum_params(task, r):
+def curriculum_params(task, r, recall_shots):
     """Random sizes around and beyond the defaults, so short easy items teach the skill early."""
     if task == "synth_recall":
-        return {"shots": r.randint(1, 6), "facts_per_shot": r.randint(1, 4)}
+        return {"shots": r.randint(1, recall_shots), "facts_per_shot": r.randint(1, 4)}
     if task == "synth_arith":
         return {"shots": r.randint(0, 2)}
     if task == "synth_choice":
@@ -59,7 +59,7 @@ class batcher:
 
     def next_doc(self):
         task = self.r.choices(TASKS, self.weights)[0]
-        item = synth.make_item(task, self.args.seed, self.index, curriculum_params(task, self.r))
+        item = synth.make_item(task, self.args.seed, self.index, curriculum_params(task, self.r, self.args.recall_shots))
         self.index += 1
         p, a = encode_item(self.tok, item, date_block=self.r.random() < 0.5)
         return p, a
@@ -137,6 +137,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=1e9, help="stop early after this wall time")
     ap.add_argument("--mix", default="1,1.5,1,0.5", help="weights of " + ",".join(TASKS))
     ap.add_argument("--answer-weight", type=float, default=3.0)
+    ap.add_argument("--recall-shots", type=int, default=6, help="largest recall prompt seen in training (shots)")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-items", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
