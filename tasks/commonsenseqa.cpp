@@ -50,6 +50,7 @@ static std::vector<csqa_row> csqa_read(const std::string& path, int32_t max_reco
 }
 
 static std::vector<task_item> csqa_load(const task_options& options) {
+    task_check_params(options, {"max_new_tokens"}, CSQA_NAME);
     const int32_t k = task_shot_count(options, CSQA_DEFAULT_SHOTS, CSQA_MAX_SHOTS, CSQA_NAME);
     const std::string dir = task_data_dir(options);
     const std::string train_path = task_resolve_file(dir, "commonsenseqa/train_rand_split.jsonl");

@@ -144,6 +144,7 @@ static std::vector<gsm8k_shot> gsm8k_read_exemplars(const task_options& options)
 }
 
 static std::vector<task_item> gsm8k_load(const task_options& options) {
+    task_check_params(options, {"max_new_tokens"}, GSM8K_NAME);
     const int32_t k = task_shot_count(options, GSM8K_MAX_SHOTS, GSM8K_MAX_SHOTS, GSM8K_NAME);
     std::vector<gsm8k_shot> shots = gsm8k_read_exemplars(options);
     shots.resize(static_cast<size_t>(k));

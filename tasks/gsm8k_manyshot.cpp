@@ -29,6 +29,7 @@ static std::string manyshot_rationale(const std::string& solution) {
 }
 
 static std::vector<task_item> manyshot_load(const task_options& options) {
+    task_check_params(options, {"max_new_tokens"}, MANYSHOT_NAME);
     const int32_t k =
         task_shot_count(options, MANYSHOT_MAX_SHOTS, MANYSHOT_MAX_SHOTS, MANYSHOT_NAME);
     std::vector<gsm8k_shot> shots;

@@ -40,6 +40,8 @@ static std::string humaneval_answer_lead(const humaneval_problem& p, bool instru
 }
 
 static std::vector<task_item> humaneval_load(const task_options& options) {
+    task_check_params(options, {"max_new_tokens", "allow_unsafe_sandbox"}, HUMANEVAL_NAME);
+    task_param_bool(options, "allow_unsafe_sandbox", false); // type check before any generation
     const int32_t k = task_shot_count(options, 0, HUMANEVAL_MAX_SHOTS, HUMANEVAL_NAME);
     const std::string path = task_resolve_file(task_data_dir(options), "humaneval/HumanEval.jsonl");
     std::vector<humaneval_problem> problems;

@@ -215,6 +215,8 @@ safety_verdict safety_judge_run(const safety_judge& judge, const std::string& qu
 
 static const char* JBV_NAME = "jailbreakv";
 static const char* STANDIN_NAME = "advbench_gptfuzz";
+static const char* JBV_DEFAULT_JUDGE = "llama_guard3";
+static const char* STANDIN_DEFAULT_JUDGE = "refusal_gcg";
 
 static task_item jailbreak_item(const std::string& id, const std::string& query,
                                 const std::string& redteam, const std::string& format,
@@ -230,7 +232,26 @@ static task_item jailbreak_item(const std::string& id, const std::string& query,
     return item;
 }
 
+struct jailbreak_judging {
+    const safety_judge* judge = nullptr;
+    std::string query_field; // the item field shown to the judge as the user turn
+};
+
+// The judge options, read by load (so bad values fail before any generation) and by score.
+static jailbreak_judging jailbreak_judging_get(const task_options& options,
+                                               const std::string& default_judge) {
+    jailbreak_judging j;
+    j.judge = &safety_judge_get(task_param_string(options, "judge", default_judge));
+    j.query_field = task_param_string(options, "judge_query", "jailbreak_query");
+    if (j.query_field != "jailbreak_query" && j.query_field != "redteam_query")
+        throw std::invalid_argument(
+            "params.judge_query: expected jailbreak_query or redteam_query, got " + j.query_field);
+    return j;
+}
+
 static std::vector<task_item> jailbreakv_load(const task_options& options) {
+    task_check_params(options, {"csv", "rows", "judge", "judge_query", "max_new_tokens"}, JBV_NAME);
+    jailbreak_judging_get(options, JBV_DEFAULT_JUDGE);
     task_shot_count(options, 0, 0, JBV_NAME);
     const std::string path =
         task_param_string(options, "csv", "").empty()
@@ -272,6 +293,8 @@ static std::vector<task_item> jailbreakv_load(const task_options& options) {
 }
 
 static std::vector<task_item> standin_load(const task_options& options) {
+    task_check_params(options, {"judge", "judge_query", "max_new_tokens"}, STANDIN_NAME);
+    jailbreak_judging_get(options, STANDIN_DEFAULT_JUDGE);
     task_shot_count(options, 0, 0, STANDIN_NAME);
     const std::string dir = task_data_dir(options);
     const std::string goals_path = task_resolve_file(dir, "safety/advbench/harmful_behaviors.csv");
@@ -315,14 +338,10 @@ static generation_settings jailbreak_generation(const task_options& options) {
 static task_score jailbreak_score_with(const task_item& item, const std::string& output,
                                        const task_options& options,
                                        const std::string& default_judge) {
-    const safety_judge& judge =
-        safety_judge_get(task_param_string(options, "judge", default_judge));
-    const std::string query_field = task_param_string(options, "judge_query", "jailbreak_query");
-    if (query_field != "jailbreak_query" && query_field != "redteam_query")
-        throw std::invalid_argument(
-            "params.judge_query: expected jailbreak_query or redteam_query");
+    const jailbreak_judging j = jailbreak_judging_get(options, default_judge);
+    const safety_judge& judge = *j.judge;
     const safety_verdict v =
-        safety_judge_run(judge, item.extra.at(query_field).get<std::string>(), output);
+        safety_judge_run(judge, item.extra.at(j.query_field).get<std::string>(), output);
     const safety_verdict refusal = refusal_match(output, refusal_list_gcg());
     task_score s;
     s.extracted["judge"] = judge.name;
@@ -341,12 +360,12 @@ static task_score jailbreak_score_with(const task_item& item, const std::string&
 
 static task_score jailbreakv_score(const task_item& item, const std::string& output,
                                    const task_options& options) {
-    return jailbreak_score_with(item, output, options, "llama_guard3");
+    return jailbreak_score_with(item, output, options, JBV_DEFAULT_JUDGE);
 }
 
 static task_score standin_score(const task_item& item, const std::string& output,
                                 const task_options& options) {
-    return jailbreak_score_with(item, output, options, "refusal_gcg");
+    return jailbreak_score_with(item, output, options, STANDIN_DEFAULT_JUDGE);
 }
 
 extern const task_def task_jailbreakv;

@@ -61,6 +61,7 @@ static std::vector<task_item> lgb_load(const task_options& options) {
     if (options.shots >= 0 && options.shots != LGB_SHOTS)
         throw std::invalid_argument("shots=" + std::to_string(options.shots) +
                                     ": longgenbench_gsm8k uses its 8 fixed exemplars");
+    task_check_params(options, {"k", "t", "max_new_tokens"}, LGB_NAME);
     const int32_t k = task_param_int(options, "k", 35);
     const int32_t t = task_param_int(options, "t", 20);
     if (k < 1 || t < 1) throw std::invalid_argument("params.k and params.t must be >= 1");

@@ -60,6 +60,7 @@ static std::vector<std::string> mmlu_subjects(const std::string& dir) {
 }
 
 static std::vector<task_item> mmlu_load(const task_options& options) {
+    task_check_params(options, {"max_new_tokens"}, MMLU_NAME);
     const int32_t k = task_shot_count(options, MMLU_MAX_SHOTS, MMLU_MAX_SHOTS, MMLU_NAME);
     const std::string dir = task_data_dir(options);
     std::vector<task_item> items;

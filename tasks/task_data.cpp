@@ -247,6 +247,24 @@ int32_t task_shot_count(const task_options& options, int32_t default_shots, int3
     return shots;
 }
 
+void task_check_params(const task_options& options, std::initializer_list<const char*> known,
+                       const std::string& task_name) {
+    if (options.params.is_null()) return;
+    if (!options.params.is_object())
+        throw std::invalid_argument("params of task " + task_name + ": expected an object");
+    for (const auto& [key, value] : options.params.items()) {
+        bool ok = false;
+        std::string valid;
+        for (const char* k : known) {
+            ok = ok || key == k;
+            valid += (valid.empty() ? "" : ", ") + std::string(k);
+        }
+        if (!ok)
+            throw std::invalid_argument("params." + key + ": unknown option for task " + task_name +
+                                        " (valid: " + (valid.empty() ? "none" : valid) + ")");
+    }
+}
+
 static const nlohmann::json* param_get(const task_options& options, const std::string& key) {
     if (!options.params.is_object() || !options.params.contains(key)) return nullptr;
     return &options.params.at(key);

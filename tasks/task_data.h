@@ -80,6 +80,11 @@ std::vector<task_item> task_select_items(std::vector<task_item> items, const tas
 int32_t task_shot_count(const task_options& options, int32_t default_shots, int32_t max_shots,
                         const std::string& task_name);
 
+// Throws std::invalid_argument naming the first key of options.params that is not in `known`
+// (a misspelt option must not be ignored silently).
+void task_check_params(const task_options& options, std::initializer_list<const char*> known,
+                       const std::string& task_name);
+
 // options.params[key] as an int / string / bool, `fallback` when absent; wrong type throws
 // naming "params.<key>".
 int32_t task_param_int(const task_options& options, const std::string& key, int32_t fallback);

@@ -366,6 +366,23 @@ TEST(Jailbreak, StandInFromAdvBenchAndGptFuzzer) {
         EXPECT_EQ(user_text(it).find("[INSERT PROMPT HERE]"), std::string::npos);
 }
 
+TEST(Options, UnknownOrBadParamsFailAtLoad) {
+    task_options o;
+    o.params = {{"max_new_token", 10}};
+    expect_error([&] { load("gsm8k", o); },
+                 {"params.max_new_token", "unknown option", "max_new_tokens"});
+    o.params = {{"judge", "gpt4"}};
+    expect_error([&] { load("advbench_gptfuzz", o); }, {"unknown safety judge 'gpt4'"});
+    o.params = {{"judge_query", "goal"}};
+    expect_error([&] { load("advbench_gptfuzz", o); }, {"params.judge_query"});
+    o.params = {{"csv", "x.csv"}};
+    expect_error([&] { load("advbench_gptfuzz", o); }, {"params.csv", "unknown option"});
+    o.params = {{"k", "35"}};
+    expect_error([&] { load("longgenbench_gsm8k", o); }, {"params.k", "integer"});
+    o.params = {{"allow_unsafe_sandbox", 1}};
+    expect_error([&] { load("humaneval", o); }, {"params.allow_unsafe_sandbox"});
+}
+
 TEST(BadData, ErrorsNameFileLineAndField) {
     // GSM8K: a line without "answer".
     std::string dir = temp_data_dir("gsm8k");
