@@ -61,7 +61,22 @@ int64_t model_weight_bytes(const model& m); // bytes of weights held by this ran
 
 // A model with random weights (uniform, variance 1/fan_in; norms near 1), built in memory with
 // matrices of type `type`, for tests and benchmarks. Same seed, same weights. No tokenizer.
-std::shared_ptr<model> model_create_random(const model_config& config, uint64_t seed, weight_type type);
+// With a tensor-parallel group `tp`, only this rank's slice is built (same values as the slice
+// of the one-rank model).
+std::shared_ptr<model> model_create_random(const model_config& config, uint64_t seed, weight_type type,
+                                           collective* tp = nullptr);
+
+// This rank's share of a tensor-parallel model (the whole model on one rank). Caches from
+// model_new_cache hold n_kv_heads heads; captures hold n_heads query heads.
+struct model_shard {
+    int32_t rank = 0;
+    int32_t size = 1;
+    int32_t n_heads = 0;        // query heads held here
+    int32_t n_kv_heads = 0;     // KV heads held here
+    int32_t head_offset = 0;    // global index of the first query head held here
+    int32_t kv_head_offset = 0; // global index of the first KV head held here
+};
+model_shard model_get_shard(const model& m);
 
 // ---- what compressors need from the prefill ----------------------------------------------------
 
@@ -87,13 +102,23 @@ struct layer_capture {
 
 // Runs `tokens` at positions start_pos.. through the model, appending every layer's K/V to
 // `cache`; writes the logits of the last token ([vocab]) to `logits`.
+// - The cache may already hold entries (earlier chunk, compressed or not, per-KV-head or expanded
+//   per query head); new rows attend to what each head holds, causally by position.
+// - captures (when window_rows > 0 or column_sums) get one layer_capture per layer; they need
+//   every head of a layer to hold the same number of entries. window = min(window_rows, n rows).
+// - drop_rows needs an empty cache and must keep the last row; it is not called after the last
+//   layer. recent_attn_mean is averaged over all query heads.
+// - With cache.track_scores, every attention probability of these rows is added to the score of
+//   the entry it lands on (summed over the query heads of a cache head), as decoding does.
 void model_prefill(const model& m, kv_cache& cache, const std::vector<int32_t>& tokens,
                    int32_t start_pos, const prefill_capture_request& request,
                    std::vector<layer_capture>* captures, std::vector<float>& logits);
 
 // One decoding step for a batch of independent sequences (one pass over the weights for all of
 // them). Each sequence feeds `token` at its true position `pos` and attends to its own cache.
-// Per-sequence arithmetic does not depend on the batch size or on the other sequences.
+// Per-sequence arithmetic does not depend on the batch size, the other sequences or the thread
+// count (bitwise). Every slot needs its own cache; pos must be after every cached position.
+// A cache with track_scores set but no scores yet starts from zero scores.
 struct decode_slot {
     kv_cache* cache = nullptr;
     int32_t token = 0;
