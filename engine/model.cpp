@@ -13,7 +13,12 @@
 #include "engine/model_internal.h"
 #include "engine/ops.h"
 
-const model_config& model_get_config(const model& m) { return m.config; }
+const model_config& model_get_config(const model& m) { return m.full_config; }
+
+model_shard model_get_shard(const model& m) {
+    const model_config& c = m.config;
+    return {m.tp_rank, m.tp_size, c.n_heads, c.n_kv_heads, m.tp_rank * c.n_heads, m.tp_rank * c.n_kv_heads};
+}
 
 const tokenizer& model_get_tokenizer(const model& m) {
     if (!m.tok) throw std::runtime_error("model_get_tokenizer: this model carries no tokenizer");
@@ -101,10 +106,21 @@ void add_rows(float* x, const float* y, int64_t count) {
     for (int64_t i = 0; i < count; ++i) x[i] += y[i];
 }
 
-// Embedding rows of the tokens: x [n][dim].
+// Sums the partial results of a row- or column-sharded projection over the tensor-parallel group
+// (in rank order, see collective.h); nothing to do on one rank.
+void tp_sum(const model& m, float* x, int64_t count) {
+    if (m.tp_size > 1) m.tp->all_reduce_sum(x, count);
+}
+
+// Embedding rows of the tokens: x [n][dim]. Under tensor parallelism the rank holding a token's
+// vocabulary row supplies it and the others add zeros, so the sum is exact.
 std::vector<float> embed(const model& m, const int32_t* tokens, int64_t n) {
-    std::vector<float> x((size_t)n * m.config.dim);
-    for (int64_t i = 0; i < n; ++i) weight_row(m.token_embd, tokens[i], x.data() + i * m.config.dim);
+    const int64_t dim = m.config.dim;
+    std::vector<float> x((size_t)n * dim, 0.0f);
+    for (int64_t i = 0; i < n; ++i)
+        if (tokens[i] >= m.vocab.begin && tokens[i] < m.vocab.begin + m.vocab.count)
+            weight_row(m.token_embd, tokens[i] - m.vocab.begin, x.data() + i * dim);
+    tp_sum(m, x.data(), n * dim);
     return x;
 }
 
@@ -146,6 +162,7 @@ void attention_output_and_ffn(const model& m, const layer_weights& L, const floa
     const model_config& c = m.config;
     std::vector<float> tmp((size_t)n * c.dim);
     project(L.wo, att, n, tmp.data(), decode);
+    tp_sum(m, tmp.data(), n * c.dim);
     add_rows(x, tmp.data(), n * c.dim);
 
     std::vector<float> xb((size_t)n * c.dim);
@@ -157,6 +174,7 @@ void attention_output_and_ffn(const model& m, const layer_weights& L, const floa
         for (int64_t i = a * c.hidden_dim; i < b * c.hidden_dim; ++i) gate[i] = silu(gate[i]) * up[i];
     });
     project(L.w_down, gate.data(), n, tmp.data(), decode);
+    tp_sum(m, tmp.data(), n * c.dim);
     add_rows(x, tmp.data(), n * c.dim);
 }
 
@@ -166,7 +184,25 @@ void output_logits(const model& m, const float* x, int64_t n, std::vector<float>
     std::vector<float> xb((size_t)n * c.dim);
     rmsnorm_rows(x, m.output_norm, n, c.dim, c.norm_eps, xb.data());
     logits.resize((size_t)n * c.vocab_size);
-    weight_matvec(m.output_matrix(), xb.data(), (int)n, logits.data());
+    if (m.tp_size == 1) {
+        weight_matvec(m.output_matrix(), xb.data(), (int)n, logits.data());
+        return;
+    }
+    // Each rank scores its vocabulary rows; one all-gather of blocks padded to the same stride.
+    const int64_t stride = vocab_stride(c.vocab_size, m.tp_size);
+    std::vector<float> local((size_t)n * m.vocab.count), part((size_t)n * stride, 0.0f);
+    std::vector<float> all((size_t)m.tp_size * n * stride);
+    weight_matvec(m.output_matrix(), xb.data(), (int)n, local.data());
+    for (int64_t i = 0; i < n; ++i)
+        std::copy(local.begin() + i * m.vocab.count, local.begin() + (i + 1) * m.vocab.count, part.begin() + i * stride);
+    m.tp->all_gather(part.data(), n * stride, all.data());
+    for (int r = 0; r < m.tp_size; ++r) {
+        const tp_slice v = slice_vocab(c.vocab_size, m.tp_size, r);
+        for (int64_t i = 0; i < n; ++i) {
+            const float* src = all.data() + ((int64_t)r * n + i) * stride;
+            std::copy(src, src + v.count, logits.begin() + i * c.vocab_size + v.begin);
+        }
+    }
 }
 
 // ---- prefill attention --------------------------------------------------------------------------------
@@ -305,6 +341,10 @@ void model_prefill(const model& m, kv_cache& cache, const std::vector<int32_t>& 
     if (request.drop_rows)
         for (const kv_head_cache& h : cache.heads)
             if (!h.pos.empty()) throw std::invalid_argument("model_prefill: drop_rows needs an empty cache");
+    // drop_rows gets a head mean over this rank's heads only; PyramidInfer under TP would need it
+    // per head (compressor::select_prefill_rows with recent_rows_view).
+    if (request.drop_rows && m.tp_size > 1)
+        throw std::invalid_argument("model_prefill: drop_rows (PyramidInfer) is not supported with tensor parallelism");
 
     const int64_t q_dim = (int64_t)c.n_heads * c.head_dim, kv_dim = (int64_t)c.n_kv_heads * c.head_dim;
     std::vector<int32_t> pos(tokens.size());

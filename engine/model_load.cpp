@@ -23,27 +23,29 @@ int64_t row_bytes(tensor_dtype dtype, int64_t cols) {
     return 0;
 }
 
-// Row r of a tensor as floats (file data may be unaligned, hence memcpy).
-void tensor_row(const tensor_view& t, int64_t r, int64_t cols, float* out) {
+// Columns [c0, c0 + n) of row r of a tensor with `cols` columns, as floats (file data may be
+// unaligned, hence memcpy). Only those columns' bytes are read, so a tensor-parallel rank touches
+// only its slice of the mapping.
+void tensor_row(const tensor_view& t, int64_t r, int64_t cols, int64_t c0, int64_t n, float* out) {
     const uint8_t* src = t.data + r * row_bytes(t.dtype, cols);
     switch (t.dtype) {
-    case DTYPE_F32: std::memcpy(out, src, cols * 4); break;
+    case DTYPE_F32: std::memcpy(out, src + c0 * 4, n * 4); break;
     case DTYPE_F16:
     case DTYPE_BF16:
-        for (int64_t i = 0; i < cols; ++i) {
+        for (int64_t i = 0; i < n; ++i) {
             uint16_t h;
-            std::memcpy(&h, src + 2 * i, 2);
+            std::memcpy(&h, src + 2 * (c0 + i), 2);
             out[i] = t.dtype == DTYPE_F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
         }
         break;
     case DTYPE_Q8_0:
         // ggml block: fp16 scale, then 32 int8.
-        for (int64_t b = 0; b < cols / Q8_0_BLOCK; ++b) {
-            const uint8_t* blk = src + b * (2 + Q8_0_BLOCK);
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t col = c0 + i;
+            const uint8_t* blk = src + col / Q8_0_BLOCK * (2 + Q8_0_BLOCK);
             uint16_t d;
             std::memcpy(&d, blk, 2);
-            const float scale = fp16_to_fp32(d);
-            for (int i = 0; i < Q8_0_BLOCK; ++i) out[b * Q8_0_BLOCK + i] = scale * (float)(int8_t)blk[2 + i];
+            out[i] = fp16_to_fp32(d) * (float)(int8_t)blk[2 + col % Q8_0_BLOCK];
         }
         break;
     }
@@ -64,28 +66,27 @@ void check_view(const model_file& f, const tensor_view& t, const std::vector<int
         throw std::runtime_error(f.path + ": tensor " + t.name + " holds fewer bytes than its shape needs");
 }
 
+// The slot's block of its tensor (the whole tensor on one rank).
 weight_matrix load_matrix(const model_file& f, const matrix_slot& s, weight_type requested) {
     const tensor_view& t = f.get(s.name);
-    check_view(f, t, {s.rows, s.cols});
+    check_view(f, t, {s.full_rows, s.full_cols});
     const weight_type type = model_matrix_type(requested, s.cols);
-    if (type == WEIGHT_F32 && t.dtype == DTYPE_F32 && (uintptr_t)t.data % alignof(float) == 0)
-        return weight_matrix_borrow_f32((const float*)t.data, s.rows, s.cols);
-    return weight_matrix_build(s.rows, s.cols, type, [&](int64_t r, float* out) { tensor_row(t, r, s.cols, out); });
+    const float* rows = (const float*)t.data + s.row_begin * s.full_cols;
+    if (type == WEIGHT_F32 && t.dtype == DTYPE_F32 && s.cols == s.full_cols && (uintptr_t)t.data % alignof(float) == 0)
+        return weight_matrix_borrow_f32(rows, s.rows, s.cols);
+    return weight_matrix_build(s.rows, s.cols, type, [&](int64_t r, float* out) {
+        tensor_row(t, s.row_begin + r, s.full_cols, s.col_begin, s.cols, out);
+    });
 }
 
 } // namespace
 
 std::shared_ptr<model> model_load(const std::string& path, const load_options& options) {
-    if (options.tp && options.tp->size() > 1)
-        throw std::runtime_error("model_load: tensor parallelism (tp = " + std::to_string(options.tp->size()) +
-                                 ") is not implemented yet");
     model_file f = model_file_open(path);
     model_config_check(f.config, f.path);
     auto m = std::make_shared<model>();
-    m->config = f.config;
+    model_init_shard(*m, f.config, options.tp, f.path);
     m->weights = options.weights;
-    m->layers.resize(f.config.n_layers);
-    m->rope = rope_table_build(f.config);
     m->tok = f.tok;
     m->chat_template_name = f.chat_template_name;
     m->mappings = f.mappings;
@@ -102,9 +103,10 @@ std::shared_ptr<model> model_load(const std::string& path, const load_options& o
         const tensor_view& t = f.get(s.name);
         check_view(f, t, {s.n});
         s.dst->resize(s.n);
-        tensor_row(t, 0, s.n, s.dst->data());
+        tensor_row(t, 0, s.n, 0, s.n, s.dst->data());
     }
-    spdlog::info("{}: {} layers, dim {}, {} weights, {:.1f} MiB", f.path, m->config.n_layers, m->config.dim,
-                 weight_type_name(options.weights), model_weight_bytes(*m) / 1048576.0);
+    spdlog::info("{}: {} layers, dim {}, {} weights, {:.1f} MiB (tp rank {} of {})", f.path, m->config.n_layers,
+                 m->config.dim, weight_type_name(options.weights), model_weight_bytes(*m) / 1048576.0, m->tp_rank,
+                 m->tp_size);
     return m;
 }
