@@ -126,8 +126,8 @@ int cmd_inspect(int argc, char** argv) {
                     (long long)ctx, human_bytes(one.kv_bytes_per_token * ctx).c_str(),
                     (long long)one.kv_bytes_per_token, mf.config.n_layers, mf.config.n_kv_heads,
                     mf.config.head_dim);
-        std::printf("per rank (attention/FFN matrices sharded by heads and FFN rows; embeddings, "
-                    "norms and output replicated):\n");
+        std::printf("per rank (attention/FFN matrices sharded by heads and FFN rows, embedding "
+                    "and output head by vocabulary rows, norms replicated; largest share):\n");
         if (tp > 0) {
             print_memory(mf, ctx, tp);
         } else {

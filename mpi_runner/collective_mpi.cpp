@@ -60,3 +60,28 @@ void collective_mpi::broadcast(void* data, int64_t bytes) {
     }
     if (rank_ == 0) bytes_sent_ += bytes * (size_ - 1);
 }
+
+tp_layout tp_layout_split(MPI_Comm world, int32_t tp) {
+    int rank = 0, size = 1;
+    check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
+    check(MPI_Comm_size(world, &size), "MPI_Comm_size");
+    const std::string at = "parallel.tp = " + std::to_string(tp) + ": ";
+    if (tp < 1) throw std::invalid_argument(at + "must be >= 1");
+    if (size < 1 + tp || (size - 1) % tp != 0)
+        throw std::invalid_argument(at + std::to_string(size) + " MPI ranks do not make 1 master + k groups of " +
+                                    std::to_string(tp) + " (run with 1 + k*" + std::to_string(tp) + " ranks, e.g. " +
+                                    std::to_string(1 + tp) + " or " + std::to_string(1 + 2 * tp) + ")");
+    tp_layout l;
+    l.tp = tp;
+    l.n_groups = (size - 1) / tp;
+    const bool master = rank == 0, leader = !master && (rank - 1) % tp == 0;
+    l.group_index = master ? -1 : (rank - 1) / tp;
+    check(MPI_Comm_split(world, master || leader ? 0 : MPI_UNDEFINED, rank, &l.sched), "MPI_Comm_split");
+    check(MPI_Comm_split(world, master ? MPI_UNDEFINED : l.group_index, rank, &l.group), "MPI_Comm_split");
+    return l;
+}
+
+void tp_layout_free(tp_layout& l) {
+    if (l.sched != MPI_COMM_NULL) MPI_Comm_free(&l.sched);
+    if (l.group != MPI_COMM_NULL) MPI_Comm_free(&l.group);
+}

@@ -161,7 +161,14 @@ std::vector<result_row> report_aggregate(const std::vector<json>& records_in) {
         double ss = 0;
         for (double v : g.values) ss += (v - row.value) * (v - row.value);
         row.stderr_mean = row.n > 1 ? std::sqrt(ss / (double)(row.n - 1) / (double)row.n) : 0.0;
-        wilson_interval(row.value, row.n, row.ci_low, row.ci_high);
+        const bool proportion = std::all_of(g.values.begin(), g.values.end(),
+                                            [](double v) { return v >= 0 && v <= 1; });
+        if (proportion) {
+            wilson_interval(row.value, row.n, row.ci_low, row.ci_high);
+        } else { // unbounded metrics (KL): normal interval
+            row.ci_low = row.value - 1.959963984540054 * row.stderr_mean;
+            row.ci_high = row.value + 1.959963984540054 * row.stderr_mean;
+        }
         row.kept_fraction = g.kept / (double)row.n;
         row.tokens_per_s = g.seconds > 0 ? g.tokens / g.seconds : 0.0;
         row.headline = g.headline;

@@ -18,7 +18,8 @@ struct result_row {
     std::string metric;
     double value = 0;         // mean over items
     double stderr_mean = 0;   // sample standard error of the mean
-    double ci_low = 0;        // Wilson 95% interval of the mean (scores in [0, 1])
+    double ci_low = 0;        // Wilson 95% interval of the mean (scores in [0, 1]; normal
+                              // interval for unbounded metrics such as KL)
     double ci_high = 0;
     int64_t n = 0;            // items
     double delta_pct = 0;     // Equation 1: (P - P_FullKV) / P_FullKV * 100

@@ -193,7 +193,7 @@ sweep_config config_parse(const json& j, const std::string& source, const config
         s.name = m["name"];
         check_name(ctx, f + ".name", "method", s.name, method_names);
         // FullKV is always decoded as the reference; listing it is allowed and changes nothing.
-        if (s.name == "fullkv") {
+        if (s.name == "fullkv" || s.name == "full_kv") {
             r["methods"][i] = nullptr;
             continue;
         }
@@ -271,16 +271,14 @@ sweep_config config_parse(const json& j, const std::string& source, const config
     return c;
 }
 
-sweep_config config_load(const std::string& path, const config_registry& registry,
-                         const std::vector<std::string>& overrides) {
+json config_read_json(const std::string& path) {
     std::ifstream in(path);
     if (!in) throw std::invalid_argument(path + ": cannot open config file");
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string text = ss.str();
-    json j;
     try {
-        j = json::parse(text);
+        return json::parse(text);
     } catch (const json::parse_error& e) {
         // Report the line of the byte offset nlohmann gives.
         const size_t at = std::min<size_t>(e.byte, text.size());
@@ -288,6 +286,11 @@ sweep_config config_load(const std::string& path, const config_registry& registr
         throw std::invalid_argument(path + ":" + std::to_string(line) + ": invalid JSON: " +
                                     e.what());
     }
+}
+
+sweep_config config_load(const std::string& path, const config_registry& registry,
+                         const std::vector<std::string>& overrides) {
+    json j = config_read_json(path);
     for (const auto& o : overrides) {
         try {
             config_apply_override(j, o);
@@ -296,6 +299,23 @@ sweep_config config_load(const std::string& path, const config_registry& registr
         }
     }
     return config_parse(j, path, registry);
+}
+
+int config_split_count(const json& j, const std::string& key) {
+    static const std::vector<std::string> keys = {"models", "tasks", "methods", "ratios"};
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+        throw std::invalid_argument("split key \"" + key + "\" (valid: " + join(keys) + ")");
+    if (!j.contains(key) || !j[key].is_array() || j[key].empty())
+        throw std::invalid_argument(key + ": no entries to split over");
+    return (int)j[key].size();
+}
+
+void config_apply_split(json& j, const std::string& key, int index) {
+    const int n = config_split_count(j, key);
+    if (index < 0 || index >= n)
+        throw std::invalid_argument(key + ": split index " + std::to_string(index) +
+                                    " outside 0.." + std::to_string(n - 1));
+    j[key] = json::array({j[key][index]});
 }
 
 // ---- overrides ----------------------------------------------------------------------------------

@@ -76,6 +76,15 @@ sweep_config config_parse(const nlohmann::json& j, const std::string& source,
 sweep_config config_load(const std::string& path, const config_registry& registry,
                          const std::vector<std::string>& overrides = {});
 
+// Reads a JSON file; syntax errors name file:line.
+nlohmann::json config_read_json(const std::string& path);
+
+// Keeps only entry `index` of the list `key` (models, tasks, methods or ratios): one job of a
+// sweep split over a Slurm array. Throws naming the key and the valid range.
+void config_apply_split(nlohmann::json& j, const std::string& key, int index);
+// Entries of the list `key` (for sizing the array).
+int config_split_count(const nlohmann::json& j, const std::string& key);
+
 // Applies a "--set a.b[2].c=value" override; value is JSON if it parses, else a string.
 void config_apply_override(nlohmann::json& j, const std::string& assignment);
 
