@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import encode
 import synth
-from model import llama, llama_config, config_dict
+from model import causal_inputs, config_dict, llama, llama_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EVAL_SEED = 2025  # held-out items; training uses --seed, a different splitmix stream
@@ -107,16 +107,11 @@ def exact_match(model, items):
     """Greedy decoding reproduces the answer iff every teacher-forced argmax equals it."""
     hits = 0
     for p, a in items:
-        tokens, pos, mask = causal_inputs_list(p + a)
+        tokens, pos, mask = causal_inputs(p + a)
         logits = model(tokens, pos, mask)[0]
         pred = logits[len(p) - 1:len(p) + len(a) - 1].argmax(-1)
         hits += int(torch.equal(pred, torch.tensor(a)))
     return hits / len(items)
-
-
-def causal_inputs_list(ids):
-    T = len(ids)
-    return (torch.tensor([ids]), torch.arange(T)[None], torch.ones(T, T, dtype=torch.bool).tril()[None])
 
 
 def main():
