@@ -186,7 +186,13 @@ model_memory_estimate model_file_estimate_memory(const model_file& mf, int32_t t
         std::string kind = dot == std::string::npos ? name : name.substr(dot + 1);
         bool is_sharded =
             std::find(std::begin(sharded), std::end(sharded), kind) != std::end(sharded);
-        m.weight_bytes_per_rank += is_sharded ? (int64_t)t.bytes / tp : (int64_t)t.bytes;
+        // The embedding and output head are split by vocabulary rows, ceil(vocab / tp) on the
+        // first ranks (engine/tp.h slice_vocab); the per-rank figure is the largest share.
+        const bool by_vocab = kind == "token_embd" || kind == "output";
+        m.weight_bytes_per_rank +=
+            is_sharded ? (int64_t)t.bytes / tp
+            : by_vocab ? (int64_t)t.bytes / c.vocab_size * ((c.vocab_size + tp - 1) / tp)
+                       : (int64_t)t.bytes;
     }
     const int64_t per_head = 2 * (int64_t)c.head_dim * 4 + 4; // K, V in F32 and a position
     m.kv_bytes_per_token = (int64_t)c.n_layers * c.n_kv_heads * per_head;

@@ -68,8 +68,9 @@ std::string model_file_guess_chat_template(const std::string& template_text,
 // Memory needed to run the model, for `kvsweep inspect` and capacity planning.
 struct model_memory_estimate {
     int64_t weight_bytes = 0;          // every tensor as stored
-    int64_t weight_bytes_per_rank = 0; // under tp ranks: head/FFN-sharded matrices / tp, plus the
-                                       // replicated embeddings, norms and output head
+    int64_t weight_bytes_per_rank = 0; // under tp ranks: head/FFN-sharded matrices / tp, the
+                                       // embeddings and output head by vocabulary rows (the largest
+                                       // share, ceil(vocab / tp) rows), plus the replicated norms
     int64_t kv_bytes_per_token = 0;    // F32 K and V of every layer and KV head, plus one int32
                                        // position per layer and KV head
     int64_t kv_bytes_per_token_per_rank = 0; // KV heads sharded: n_kv_heads / tp

@@ -284,7 +284,8 @@ TEST(memory, estimate_for_aidreams) {
     EXPECT_EQ(one.kv_bytes_per_token, 2 * L * 4 * 16 * 4 + L * 4 * 4);
     model_memory_estimate two = model_file_estimate_memory(mf, 2);
     EXPECT_EQ(two.weight_bytes, one.weight_bytes);
-    EXPECT_EQ(two.weight_bytes_per_rank, replicated + sharded / 2);
+    EXPECT_EQ(two.weight_bytes_per_rank,
+              replicated - 512 * d * 4 / 2 + sharded / 2); // embedding split by vocabulary
     EXPECT_EQ(two.kv_bytes_per_token_per_rank, one.kv_bytes_per_token / 2);
     EXPECT_THROW(model_file_estimate_memory(mf, 3), std::invalid_argument);
     EXPECT_THROW(model_file_estimate_memory(mf, 0), std::invalid_argument);

@@ -12,6 +12,7 @@
 #include "common/prompt.h"
 #include "compression/compressor.h"
 #include "engine/model.h"
+#include "engine/model_file.h"
 #include "mpi_runner/collective_mpi.h"
 
 namespace {
@@ -153,6 +154,29 @@ TEST(tp_model, greedy_tokens_and_logits_match_one_rank) {
     }
 }
 
+// A real Hugging Face file (BF16, untied head, rotate-half RoPE): logits match the one-rank load,
+// and the per-rank estimate of `kvsweep inspect` is what rank 0 (the largest vocabulary share) holds.
+TEST(tp_model, hf_file_slices_match_one_rank_and_the_estimate) {
+    collective_mpi comm(MPI_COMM_WORLD);
+    const std::string path = "data/models/kvsweep-tiny";
+    if (2 % comm.size() != 0) GTEST_SKIP() << "kvsweep-tiny has 2 KV heads";
+    load_options one_opt, split_opt;
+    one_opt.weights = split_opt.weights = WEIGHT_BF16;
+    split_opt.tp = &comm;
+    const auto one = model_load(path, one_opt), split = model_load(path, split_opt);
+    const std::vector<int32_t> tokens = prompt_tokens(30, 664);
+    kv_cache c1 = model_new_cache(*one), cs = model_new_cache(*split);
+    std::vector<float> l1, ls;
+    model_prefill(*one, c1, tokens, 0, {}, nullptr, l1);
+    model_prefill(*split, cs, tokens, 0, {}, nullptr, ls);
+    expect_logits_close(ls, l1, "kvsweep-tiny prefill");
+    const model_memory_estimate e = model_file_estimate_memory(model_file_open(path), comm.size());
+    const int64_t norms_as_f32 = (2 * 4 + 1) * 96 * 2; // 9 norm vectors, BF16 in the file, F32 held
+    if (comm.rank() == 0) {
+        EXPECT_EQ(model_weight_bytes(*split), e.weight_bytes_per_rank + norms_as_f32);
+    }
+}
+
 // Every method that works from the shared prefill's captures keeps the same positions per KV head
 // on the split model as on one rank (PyramidInfer needs its own row-dropping prefill).
 TEST(tp_model, kept_positions_match_one_rank_for_every_method) {
@@ -225,12 +249,43 @@ TEST(tp_model, split_that_breaks_a_gqa_group_is_refused) {
     }
 }
 
+TEST(tp_layout, groups_of_tp_ranks_after_the_master) {
+    const int w = [] { int s = 1; MPI_Comm_size(MPI_COMM_WORLD, &s); return s; }();
+    const int rank = world_rank();
+    if (w > 1) {
+        // One group of all workers.
+        tp_layout l = tp_layout_split(MPI_COMM_WORLD, w - 1);
+        EXPECT_EQ(l.n_groups, 1);
+        EXPECT_EQ(l.group_index, rank == 0 ? -1 : 0);
+        EXPECT_EQ(l.group == MPI_COMM_NULL, rank == 0);
+        EXPECT_EQ(l.sched == MPI_COMM_NULL, rank > 1); // master and the leader (world rank 1)
+        if (l.group != MPI_COMM_NULL) {
+            int gr = -1, gs = 0;
+            MPI_Comm_rank(l.group, &gr);
+            MPI_Comm_size(l.group, &gs);
+            EXPECT_EQ(gr, rank - 1);
+            EXPECT_EQ(gs, w - 1);
+        }
+        tp_layout_free(l);
+    }
+    // A world that does not fit fails alike on every rank with one line.
+    const int32_t bad_tp = w == 4 ? 2 : w + 1;
+    try {
+        tp_layout_split(MPI_COMM_WORLD, bad_tp);
+        FAIL() << "no error";
+    } catch (const std::invalid_argument& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("parallel.tp = " + std::to_string(bad_tp) + ": " + std::to_string(w) + " MPI ranks do not make"),
+                  std::string::npos) << msg;
+        EXPECT_EQ(msg.find('\n'), std::string::npos);
+    }
+}
+
 int main(int argc, char** argv) {
     MPI_Init(&argc, &argv);
     ::testing::InitGoogleTest(&argc, argv);
-    // One report is enough; the exit code of every rank still counts.
-    if (world_rank() != 0) delete ::testing::UnitTest::GetInstance()->listeners().Release(
-        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
+    // One full report is enough; the other ranks print their failures only.
+    if (world_rank() != 0) GTEST_FLAG_SET(brief, true);
     const int rc = RUN_ALL_TESTS();
     MPI_Finalize();
     return rc;
