@@ -381,6 +381,8 @@ json config_result_part(const json& resolved) {
 
 std::string json_first_difference(const json& a, const json& b, const std::string& path) {
     const std::string here = path.empty() ? "(root)" : path;
+    // A number read back from a file may be unsigned where the default was signed.
+    if (a.is_number() && b.is_number()) return a == b ? "" : here;
     if (a.type() != b.type()) return here;
     if (a.is_object()) {
         std::set<std::string> keys;

@@ -3,11 +3,11 @@
 # journal stays intact and --resume finishes the sweep.
 source "$(dirname "$0")/lib.sh"
 OUT="$WORK/run"
-mpi 3 "$KVSWEEP" run "$CONFIG" --out "$OUT" --set generation.max_new_tokens=200 > "$WORK/run.log" 2>&1 &
+mpi 3 "$KVSWEEP" run "$CONFIG" --out "$OUT" --set generation.max_new_tokens=120 > "$WORK/run.log" 2>&1 &
 job=$!
 pid=""
 for _ in $(seq 1 200); do
-    pid=$(sed -n 's/.*rank 1 of 3 (pid \([0-9]*\)).*/\1/p' "$OUT/logs/rank-1.log" 2> /dev/null | head -n 1)
+    pid=$(sed -n 's/.*rank 1 of 3 (pid \([0-9]*\)).*/\1/p' "$OUT/logs/rank-1.log" 2> /dev/null | head -n 1 || true)
     if [ -n "$pid" ] && [ -s "$OUT/journal.jsonl" ]; then break; fi
     sleep 0.05
 done
@@ -17,7 +17,7 @@ if wait "$job"; then fail "the run succeeded although rank 1 was killed"; fi
 grep -q "rank 1 (pid $pid) died while running item" "$WORK/run.log" || { cat "$WORK/run.log"; fail "no message naming rank 1 and its item"; }
 grep "died while running" "$WORK/run.log"
 "$KVSWEEP" report "$OUT" > /dev/null || fail "journal unreadable after the death"
-mpi 2 "$KVSWEEP" run "$CONFIG" --out "$OUT" --set generation.max_new_tokens=200 --resume > "$WORK/resume.log" 2>&1 || { cat "$WORK/resume.log"; fail "resume"; }
+mpi 2 "$KVSWEEP" run "$CONFIG" --out "$OUT" --set generation.max_new_tokens=120 --resume > "$WORK/resume.log" 2>&1 || { cat "$WORK/resume.log"; fail "resume"; }
 /usr/bin/python3 - "$OUT" << 'PY'
 import json, sys
 keys = [tuple(json.loads(l)[k] for k in ("model", "task", "item", "method", "ratio_text")) for l in open(sys.argv[1] + "/journal.jsonl")]
