@@ -71,9 +71,9 @@ weight_matrix load_matrix(const model_file& f, const matrix_slot& s, weight_type
     const tensor_view& t = f.get(s.name);
     check_view(f, t, {s.full_rows, s.full_cols});
     const weight_type type = model_matrix_type(requested, s.cols);
-    const float* rows = (const float*)t.data + s.row_begin * s.full_cols;
+    // A block of whole F32 rows is used in place.
     if (type == WEIGHT_F32 && t.dtype == DTYPE_F32 && s.cols == s.full_cols && (uintptr_t)t.data % alignof(float) == 0)
-        return weight_matrix_borrow_f32(rows, s.rows, s.cols);
+        return weight_matrix_borrow_f32((const float*)t.data + s.row_begin * s.full_cols, s.rows, s.cols);
     return weight_matrix_build(s.rows, s.cols, type, [&](int64_t r, float* out) {
         tensor_row(t, s.row_begin + r, s.full_cols, s.col_begin, s.cols, out);
     });
