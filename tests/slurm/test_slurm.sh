@@ -78,7 +78,7 @@ CONFIG=tests/runner/data/sweep_small.json
 SET=(--set generation.max_new_tokens=120)
 "$KVSWEEP" run "$CONFIG" --out "$WORK/reference" "${SET[@]}" > "$WORK/reference.log" 2>&1 || { cat "$WORK/reference.log"; exit 1; }
 job=$(KVSWEEP=$KVSWEEP LAUNCH=mpirun MPIRUN_FLAGS="--oversubscribe --allow-run-as-root" \
-    sbatch --parsable -N 1 -n 3 -D "$PWD" -o "$WORK/job-%j.out" slurm/sweep.sbatch "$CONFIG" "$WORK/run" "${SET[@]}")
+    sbatch --parsable -N 1 -n 3 --overcommit -D "$PWD" -o "$WORK/job-%j.out" slurm/sweep.sbatch "$CONFIG" "$WORK/run" "${SET[@]}")
 echo "submitted job $job"
 for _ in $(seq 1 600); do
     [ -s "$WORK/run/journal.jsonl" ] && break
