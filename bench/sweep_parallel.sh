@@ -9,7 +9,7 @@ LIMIT=${3:-4}
 OUT=$(mktemp -d)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 for np in 2 3; do
-    mpirun --oversubscribe --allow-run-as-root -np "$np" "$KVSWEEP" run "$CONFIG" --out "$OUT/np$np" \
+    mpirun --oversubscribe --allow-run-as-root --bind-to none -np "$np" "$KVSWEEP" run "$CONFIG" --out "$OUT/np$np" \
         --limit "$LIMIT" > "$OUT/np$np.log" 2>&1
 done
 /usr/bin/python3 - "$OUT" << 'PY'
