@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
         model_decode(*m, batch, logits);
         MPI_Barrier(MPI_COMM_WORLD);
         const int64_t sent0 = comm.bytes_sent();
+        const double mpi0 = comm.seconds_in_mpi();
         const double t0 = now();
         for (int s = 0; s < o.steps; ++s) {
             batch[0].token = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -131,16 +132,17 @@ int main(int argc, char** argv) {
         }
         const double step_s = (now() - t0) / o.steps;
         const double sent_per_token = (double)(comm.bytes_sent() - sent0) / o.steps;
+        const double mpi_per_token = (comm.seconds_in_mpi() - mpi0) / o.steps;
         const int64_t rss_end = resident_bytes();
 
         // Rank order printing through rank 0.
         char line[512];
         std::snprintf(line, sizeof line,
                       "tp %d rank %d  threads %d  %s  weights held %.1f MiB  resident: model %.1f MiB, total %.1f MiB  "
-                      "build %.1f s  decode %.2f tok/s (%.1f ms/token)  sent %.1f KiB/token",
+                      "build %.1f s  decode %.2f tok/s (%.1f ms/token, %.1f in MPI)  sent %.1f KiB/token",
                       comm.size(), comm.rank(), o.threads, weight_type_name(o.type), model_weight_bytes(*m) / 1048576.0,
                       rss_model / 1048576.0, rss_end / 1048576.0, build_s, 1.0 / step_s, step_s * 1e3,
-                      sent_per_token / 1024.0);
+                      mpi_per_token * 1e3, sent_per_token / 1024.0);
         std::vector<char> all((size_t)comm.size() * sizeof line);
         MPI_Gather(line, sizeof line, MPI_CHAR, all.data(), sizeof line, MPI_CHAR, 0, MPI_COMM_WORLD);
         double slowest = step_s;

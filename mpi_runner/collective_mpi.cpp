@@ -24,6 +24,7 @@ void collective_mpi::all_gather(const float* data, int64_t count, float* out) {
         std::copy(data, data + count, out);
         return;
     }
+    const double t0 = MPI_Wtime();
     if (count <= max_piece) {
         check(MPI_Allgather(data, (int)count, MPI_FLOAT, out, (int)count, MPI_FLOAT, comm_), "MPI_Allgather");
     } else {
@@ -36,6 +37,7 @@ void collective_mpi::all_gather(const float* data, int64_t count, float* out) {
             for (int r = 0; r < size_; ++r) std::copy(piece.begin() + (int64_t)r * n, piece.begin() + (int64_t)(r + 1) * n, out + (int64_t)r * count + off);
         }
     }
+    seconds_in_mpi_ += MPI_Wtime() - t0;
     bytes_sent_ += count * (int64_t)sizeof(float) * (size_ - 1);
 }
 
@@ -53,11 +55,13 @@ void collective_mpi::all_reduce_sum(float* data, int64_t count) {
 
 void collective_mpi::broadcast(void* data, int64_t bytes) {
     if (size_ == 1) return;
+    const double t0 = MPI_Wtime();
     char* p = static_cast<char*>(data);
     for (int64_t off = 0; off < bytes; off += max_piece) {
         const int64_t n = std::min(max_piece, bytes - off);
         check(MPI_Bcast(p + off, (int)n, MPI_BYTE, 0, comm_), "MPI_Bcast");
     }
+    seconds_in_mpi_ += MPI_Wtime() - t0;
     if (rank_ == 0) bytes_sent_ += bytes * (size_ - 1);
 }
 

@@ -20,12 +20,15 @@ struct collective_mpi : collective {
     // Bytes this rank has sent so far (for benchmarks), counted as a ring all-gather sends them:
     // (size - 1) * count * 4 per all-gather or all-reduce; a broadcast counts on its root.
     int64_t bytes_sent() const { return bytes_sent_; }
+    // Seconds spent inside MPI calls so far, waiting for the slowest rank included (benchmarks).
+    double seconds_in_mpi() const { return seconds_in_mpi_; }
 
   private:
     MPI_Comm comm_;
     int rank_ = 0;
     int size_ = 1;
     int64_t bytes_sent_ = 0;
+    double seconds_in_mpi_ = 0.0;
     std::vector<float> gathered_; // [size][count] scratch of all_reduce_sum
 };
 
