@@ -26,7 +26,8 @@
 namespace {
 
 double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 struct options {
@@ -41,7 +42,8 @@ int parse_int(const std::string& flag, const std::string& v, int lo) {
     char* end = nullptr;
     const long x = std::strtol(v.c_str(), &end, 10);
     if (v.empty() || *end || x < lo)
-        throw std::invalid_argument(flag + ": expected an integer >= " + std::to_string(lo) + ", got '" + v + "'");
+        throw std::invalid_argument(flag + ": expected an integer >= " + std::to_string(lo) +
+                                    ", got '" + v + "'");
     return (int)x;
 }
 
@@ -49,14 +51,22 @@ options parse(int argc, char** argv) {
     options o;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (i + 1 >= argc) throw std::invalid_argument(a + ": missing value (see the header of bench/tp.cpp)");
+        if (i + 1 >= argc)
+            throw std::invalid_argument(a + ": missing value (see the header of bench/tp.cpp)");
         const std::string v = argv[++i];
-        if (a == "--type") o.type = weight_type_from_name(v);
-        else if (a == "--layers") o.layers = parse_int(a, v, 1);
-        else if (a == "--prompt") o.prompt = parse_int(a, v, 1);
-        else if (a == "--steps") o.steps = parse_int(a, v, 1);
-        else if (a == "--threads") o.threads = parse_int(a, v, 1);
-        else throw std::invalid_argument("unknown flag " + a + " (valid: --type --layers --prompt --steps --threads)");
+        if (a == "--type")
+            o.type = weight_type_from_name(v);
+        else if (a == "--layers")
+            o.layers = parse_int(a, v, 1);
+        else if (a == "--prompt")
+            o.prompt = parse_int(a, v, 1);
+        else if (a == "--steps")
+            o.steps = parse_int(a, v, 1);
+        else if (a == "--threads")
+            o.threads = parse_int(a, v, 1);
+        else
+            throw std::invalid_argument("unknown flag " + a +
+                                        " (valid: --type --layers --prompt --steps --threads)");
     }
     return o;
 }
@@ -90,9 +100,11 @@ int64_t resident_bytes() {
 // sending one rank's block.
 double network_seconds(const model_config& c, int tp, double latency_s, double bytes_per_s) {
     if (tp == 1) return 0.0;
-    const int n_reduce = 2 * c.n_layers + 1; // after attention and FFN per layer, plus the embedding
+    const int n_reduce =
+        2 * c.n_layers + 1; // after attention and FFN per layer, plus the embedding
     const double reduce = (tp - 1) * (latency_s + c.dim * 4.0 / bytes_per_s);
-    const double gather = (tp - 1) * (latency_s + vocab_stride(c.vocab_size, tp) * 4.0 / bytes_per_s);
+    const double gather =
+        (tp - 1) * (latency_s + vocab_stride(c.vocab_size, tp) * 4.0 / bytes_per_s);
     return n_reduce * reduce + gather;
 }
 
@@ -113,7 +125,8 @@ int main(int argc, char** argv) {
         const int64_t rss_model = resident_bytes() - rss0;
 
         std::vector<int32_t> tokens(o.prompt);
-        for (int i = 0; i < o.prompt; ++i) tokens[i] = (i * 7919 + 13) % cfg.vocab_size;
+        for (int i = 0; i < o.prompt; ++i)
+            tokens[i] = (i * 7919 + 13) % cfg.vocab_size;
         kv_cache cache = model_new_cache(*m);
         std::vector<float> logits;
         model_prefill(*m, cache, tokens, 0, {}, nullptr, logits);
@@ -126,7 +139,8 @@ int main(int argc, char** argv) {
         const double mpi0 = comm.seconds_in_mpi();
         const double t0 = now();
         for (int s = 0; s < o.steps; ++s) {
-            batch[0].token = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            batch[0].token =
+                (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
             batch[0].pos = o.prompt + 1 + s;
             model_decode(*m, batch, logits);
         }
@@ -137,18 +151,22 @@ int main(int argc, char** argv) {
 
         // Rank order printing through rank 0.
         char line[512];
-        std::snprintf(line, sizeof line,
-                      "tp %d rank %d  threads %d  %s  weights held %.1f MiB  resident: model %.1f MiB, total %.1f MiB  "
-                      "build %.1f s  decode %.2f tok/s (%.1f ms/token, %.1f in MPI)  sent %.1f KiB/token",
-                      comm.size(), comm.rank(), o.threads, weight_type_name(o.type), model_weight_bytes(*m) / 1048576.0,
-                      rss_model / 1048576.0, rss_end / 1048576.0, build_s, 1.0 / step_s, step_s * 1e3,
-                      mpi_per_token * 1e3, sent_per_token / 1024.0);
+        std::snprintf(
+            line, sizeof line,
+            "tp %d rank %d  threads %d  %s  weights held %.1f MiB  resident: model %.1f MiB, total "
+            "%.1f MiB  "
+            "build %.1f s  decode %.2f tok/s (%.1f ms/token, %.1f in MPI)  sent %.1f KiB/token",
+            comm.size(), comm.rank(), o.threads, weight_type_name(o.type),
+            model_weight_bytes(*m) / 1048576.0, rss_model / 1048576.0, rss_end / 1048576.0, build_s,
+            1.0 / step_s, step_s * 1e3, mpi_per_token * 1e3, sent_per_token / 1024.0);
         std::vector<char> all((size_t)comm.size() * sizeof line);
-        MPI_Gather(line, sizeof line, MPI_CHAR, all.data(), sizeof line, MPI_CHAR, 0, MPI_COMM_WORLD);
+        MPI_Gather(line, sizeof line, MPI_CHAR, all.data(), sizeof line, MPI_CHAR, 0,
+                   MPI_COMM_WORLD);
         double slowest = step_s;
         MPI_Allreduce(&step_s, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         if (comm.rank() == 0) {
-            for (int r = 0; r < comm.size(); ++r) std::printf("%s\n", all.data() + (size_t)r * sizeof line);
+            for (int r = 0; r < comm.size(); ++r)
+                std::printf("%s\n", all.data() + (size_t)r * sizeof line);
             // Projection from a one-rank run (a whole node): each of tp nodes streams 1/tp of the
             // weights at this node's speed, plus the network time of the collectives.
             if (comm.size() == 1) {
@@ -156,8 +174,8 @@ int main(int argc, char** argv) {
                 for (int tp : {2, 4, 8}) {
                     const double net = network_seconds(cfg, tp, 20e-6, 25e9 / 8);
                     const double t = slowest / tp + net;
-                    std::printf("  tp %d: %.1f ms/token (network %.2f ms), speed-up %.2fx\n", tp, t * 1e3, net * 1e3,
-                                slowest / t);
+                    std::printf("  tp %d: %.1f ms/token (network %.2f ms), speed-up %.2fx\n", tp,
+                                t * 1e3, net * 1e3, slowest / t);
                 }
             }
         }

@@ -32,7 +32,8 @@ struct collective_mpi : collective {
     std::vector<float> gathered_; // [size][count] scratch of all_reduce_sum
 };
 
-// ---- worker groups of a sweep ---------------------------------------------------------------------
+// ---- worker groups of a sweep
+// ---------------------------------------------------------------------
 
 // The ranks of a sweep with tensor parallelism: rank 0 of `world` is the master, the others form
 // groups of tp consecutive ranks, each group one worker whose rank 0 (the leader) talks to the
@@ -42,7 +43,7 @@ struct tp_layout {
     MPI_Comm group = MPI_COMM_NULL; // this worker's tp ranks, leader = rank 0; NULL on the master
     int32_t tp = 1;
     int32_t n_groups = 0;
-    int32_t group_index = -1;       // -1 on the master
+    int32_t group_index = -1; // -1 on the master
 };
 // Collective over `world`. Throws std::invalid_argument (one line, naming parallel.tp) on every
 // rank alike when tp < 1 or the world size is not 1 + k * tp with k >= 1, before any split.

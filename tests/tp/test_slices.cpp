@@ -67,22 +67,33 @@ TEST(tp_slices, vocab_covers_every_row_once) {
 }
 
 TEST(tp_slices, bad_splits_name_the_field) {
-    EXPECT_NE(message_of([] { slice_kv_heads(6, 4, 0); }).find("n_kv_heads: 6 is not divisible by tp = 4"), std::string::npos);
+    EXPECT_NE(message_of([] {
+                  slice_kv_heads(6, 4, 0);
+              }).find("n_kv_heads: 6 is not divisible by tp = 4"),
+              std::string::npos);
     EXPECT_NE(message_of([] { slice_rows(64, 8, 3, 0); }).find("rows"), std::string::npos);
-    EXPECT_NE(message_of([] { slice_cols(60, 8, 2, 0); }).find("not a multiple of the block size 8"), std::string::npos);
-    EXPECT_NE(message_of([] { slice_kv_heads(8, 2, 2); }).find("rank 2 outside [0, 2)"), std::string::npos);
-    EXPECT_NE(message_of([] { slice_kv_heads(8, 0, 0); }).find("tp must be >= 1"), std::string::npos);
-    EXPECT_NE(message_of([] { slice_vocab(3, 4, 0); }).find("vocab_size: 3 is smaller than tp = 4"), std::string::npos);
+    EXPECT_NE(
+        message_of([] { slice_cols(60, 8, 2, 0); }).find("not a multiple of the block size 8"),
+        std::string::npos);
+    EXPECT_NE(message_of([] { slice_kv_heads(8, 2, 2); }).find("rank 2 outside [0, 2)"),
+              std::string::npos);
+    EXPECT_NE(message_of([] { slice_kv_heads(8, 0, 0); }).find("tp must be >= 1"),
+              std::string::npos);
+    EXPECT_NE(message_of([] { slice_vocab(3, 4, 0); }).find("vocab_size: 3 is smaller than tp = 4"),
+              std::string::npos);
 }
 
 TEST(tp_slices, check_and_local_config) {
     const model_config c = config_8_4();
     EXPECT_NO_THROW(tp_check(c, 4, "m"));
-    EXPECT_NE(message_of([&] { tp_check(c, 8, "m.gguf"); }).find("m.gguf: tp = 8 must divide n_kv_heads = 4"),
+    EXPECT_NE(message_of([&] {
+                  tp_check(c, 8, "m.gguf");
+              }).find("m.gguf: tp = 8 must divide n_kv_heads = 4"),
               std::string::npos);
     model_config odd_ffn = c;
     odd_ffn.hidden_dim = 90;
-    EXPECT_NE(message_of([&] { tp_check(odd_ffn, 4, "m"); }).find("hidden_dim = 90"), std::string::npos);
+    EXPECT_NE(message_of([&] { tp_check(odd_ffn, 4, "m"); }).find("hidden_dim = 90"),
+              std::string::npos);
     const model_config l = tp_local_config(c, 4, 2);
     EXPECT_EQ(l.n_heads, 2);
     EXPECT_EQ(l.n_kv_heads, 1);

@@ -26,7 +26,8 @@ int world_rank() {
 // Values that differ per rank and need rounding when summed, so a different order shows.
 std::vector<float> rank_values(int rank, int64_t n) {
     std::vector<float> v(n);
-    for (int64_t i = 0; i < n; ++i) v[i] = 1.0f / (float)(3 + i + 7 * rank) * (i % 2 ? -1e3f : 1.0f) + 0.1f * rank;
+    for (int64_t i = 0; i < n; ++i)
+        v[i] = 1.0f / (float)(3 + i + 7 * rank) * (i % 2 ? -1e3f : 1.0f) + 0.1f * rank;
     return v;
 }
 
@@ -40,7 +41,8 @@ TEST(collective_mpi, all_gather_in_rank_order) {
     comm.all_gather(mine.data(), n, all.data());
     for (int r = 0; r < comm.size(); ++r) {
         const std::vector<float> want = rank_values(r, n);
-        for (int64_t i = 0; i < n; ++i) EXPECT_EQ(all[r * n + i], want[i]) << "rank " << r << " element " << i;
+        for (int64_t i = 0; i < n; ++i)
+            EXPECT_EQ(all[r * n + i], want[i]) << "rank " << r << " element " << i;
     }
     EXPECT_EQ(comm.bytes_sent(), n * 4 * (comm.size() - 1));
 }
@@ -53,13 +55,15 @@ TEST(collective_mpi, all_reduce_sums_in_rank_order_bitwise) {
     std::vector<float> want = rank_values(0, n);
     for (int r = 1; r < comm.size(); ++r) {
         const std::vector<float> v = rank_values(r, n);
-        for (int64_t i = 0; i < n; ++i) want[i] += v[i];
+        for (int64_t i = 0; i < n; ++i)
+            want[i] += v[i];
     }
     EXPECT_EQ(std::memcmp(data.data(), want.data(), n * 4), 0);
     // Every rank holds the same bits.
     std::vector<float> all((size_t)n * comm.size());
     comm.all_gather(data.data(), n, all.data());
-    for (int r = 0; r < comm.size(); ++r) EXPECT_EQ(std::memcmp(all.data() + r * n, data.data(), n * 4), 0) << "rank " << r;
+    for (int r = 0; r < comm.size(); ++r)
+        EXPECT_EQ(std::memcmp(all.data() + r * n, data.data(), n * 4), 0) << "rank " << r;
 }
 
 TEST(collective_mpi, broadcast_from_rank_0) {
@@ -91,24 +95,31 @@ model_config small_config() {
 
 std::vector<int32_t> prompt_tokens(int32_t n, int32_t vocab) {
     std::vector<int32_t> t(n);
-    for (int32_t i = 0; i < n; ++i) t[i] = (i * 37 + 11) % vocab;
+    for (int32_t i = 0; i < n; ++i)
+        t[i] = (i * 37 + 11) % vocab;
     return t;
 }
 
 // |a - b| <= 1e-5 * max|b| over the row: relative to the logits' scale.
-void expect_logits_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+void expect_logits_close(const std::vector<float>& a, const std::vector<float>& b,
+                         const std::string& what) {
     ASSERT_EQ(a.size(), b.size()) << what;
     float scale = 0.0f;
-    for (float v : b) scale = std::max(scale, std::fabs(v));
-    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5f * scale) << what << " logit " << i;
+    for (float v : b)
+        scale = std::max(scale, std::fabs(v));
+    for (size_t i = 0; i < a.size(); ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-5f * scale) << what << " logit " << i;
 }
 
-int32_t argmax(const std::vector<float>& v) { return (int32_t)(std::max_element(v.begin(), v.end()) - v.begin()); }
+int32_t argmax(const std::vector<float>& v) {
+    return (int32_t)(std::max_element(v.begin(), v.end()) - v.begin());
+}
 
 struct model_pair {
     collective_mpi comm{MPI_COMM_WORLD};
-    std::shared_ptr<model> one = model_create_random(small_config(), 7, WEIGHT_F32);           // every head
-    std::shared_ptr<model> split = model_create_random(small_config(), 7, WEIGHT_F32, &comm); // this rank's slice
+    std::shared_ptr<model> one = model_create_random(small_config(), 7, WEIGHT_F32); // every head
+    std::shared_ptr<model> split =
+        model_create_random(small_config(), 7, WEIGHT_F32, &comm); // this rank's slice
 };
 
 } // namespace
@@ -125,7 +136,8 @@ TEST(tp_model, shard_holds_its_slice_of_the_weights) {
     const int64_t norms = (2 * 3 + 1) * 64 * 4, one = model_weight_bytes(*p.one);
     const int64_t vocab_rows = (103 + p.comm.size() - 1) / p.comm.size();
     const int64_t mine = model_weight_bytes(*p.split);
-    EXPECT_LE(mine, norms + (one - norms - 2 * 103 * 64 * 4) / p.comm.size() + 2 * vocab_rows * 64 * 4);
+    EXPECT_LE(mine,
+              norms + (one - norms - 2 * 103 * 64 * 4) / p.comm.size() + 2 * vocab_rows * 64 * 4);
     EXPECT_GE(mine, norms + (one - norms - 2 * 103 * 64 * 4) / p.comm.size());
 }
 
@@ -155,7 +167,8 @@ TEST(tp_model, greedy_tokens_and_logits_match_one_rank) {
 }
 
 // A real Hugging Face file (BF16, untied head, rotate-half RoPE): logits match the one-rank load,
-// and the per-rank estimate of `kvsweep inspect` is what rank 0 (the largest vocabulary share) holds.
+// and the per-rank estimate of `kvsweep inspect` is what rank 0 (the largest vocabulary share)
+// holds.
 TEST(tp_model, hf_file_slices_match_one_rank_and_the_estimate) {
     collective_mpi comm(MPI_COMM_WORLD);
     const std::string path = "data/models/kvsweep-tiny";
@@ -184,7 +197,8 @@ TEST(tp_model, kept_positions_match_one_rank_for_every_method) {
     const int32_t n = 120;
     const std::vector<int32_t> tokens = prompt_tokens(n, 103);
     std::vector<token_span> spans = {{SEGMENT_SYSTEM, 0, 8, -1}};
-    for (int32_t i = 0; i < 4; ++i) spans.push_back({SEGMENT_SHOT, 8 + 22 * i, 30 + 22 * i, i});
+    for (int32_t i = 0; i < 4; ++i)
+        spans.push_back({SEGMENT_SHOT, 8 + 22 * i, 30 + 22 * i, i});
     spans.push_back({SEGMENT_QUESTION, 96, n, -1});
     prefill_capture_request req;
     req.window_rows = n;
@@ -200,7 +214,8 @@ TEST(tp_model, kept_positions_match_one_rank_for_every_method) {
         const auto c = compressor_create(name, nlohmann::json::object());
         const capture_needs nd = c->needs();
         if (nd.drops_prefill_rows) continue;
-        auto views = [&](const std::vector<layer_capture>& caps_, int32_t n_heads, int32_t n_kv, int32_t offset) {
+        auto views = [&](const std::vector<layer_capture>& caps_, int32_t n_heads, int32_t n_kv,
+                         int32_t offset) {
             std::vector<layer_scores> v;
             for (int32_t l = 0; l < 3; ++l) {
                 layer_scores s;
@@ -210,7 +225,8 @@ TEST(tp_model, kept_positions_match_one_rank_for_every_method) {
                 s.n_heads = n_heads;
                 s.n_kv_heads = n_kv;
                 s.head_offset = offset;
-                s.window = caps_[l].window; // every prompt row; methods read the last rows they need
+                s.window =
+                    caps_[l].window; // every prompt row; methods read the last rows they need
                 s.window_attn = caps_[l].window_attn.data();
                 s.column_sums = caps_[l].column_sums.data();
                 v.push_back(s);
@@ -218,15 +234,18 @@ TEST(tp_model, kept_positions_match_one_rank_for_every_method) {
             return v;
         };
         for (double ratio : {0.5, 0.25, 0.1}) {
-            const compress_context one_ctx{ratio, &spans, nullptr}, split_ctx{ratio, &spans, &p.comm};
-            const std::vector<head_selection> want = c->select_prefill_layers(one_ctx, views(cap1, 8, 4, 0));
-            const std::vector<head_selection> got =
-                c->select_prefill_layers(split_ctx, views(caps, sh.n_heads, sh.n_kv_heads, sh.head_offset));
+            const compress_context one_ctx{ratio, &spans, nullptr},
+                split_ctx{ratio, &spans, &p.comm};
+            const std::vector<head_selection> want =
+                c->select_prefill_layers(one_ctx, views(cap1, 8, 4, 0));
+            const std::vector<head_selection> got = c->select_prefill_layers(
+                split_ctx, views(caps, sh.n_heads, sh.n_kv_heads, sh.head_offset));
             const int32_t offset = nd.per_query_head ? sh.head_offset : sh.kv_head_offset;
             for (int32_t l = 0; l < 3; ++l) {
                 ASSERT_EQ(got[l].size(), want[l].size() / p.comm.size()) << name;
                 for (size_t h = 0; h < got[l].size(); ++h)
-                    EXPECT_EQ(got[l][h], want[l][offset + h]) << name << " ratio " << ratio << " layer " << l << " head " << h;
+                    EXPECT_EQ(got[l][h], want[l][offset + h])
+                        << name << " ratio " << ratio << " layer " << l << " head " << h;
             }
         }
         ++tested;
@@ -244,13 +263,19 @@ TEST(tp_model, split_that_breaks_a_gqa_group_is_refused) {
         model_create_random(c, 7, WEIGHT_F32, &comm);
         FAIL() << "no error";
     } catch (const std::invalid_argument& e) {
-        EXPECT_NE(std::string(e.what()).find("must divide n_kv_heads = " + std::to_string(c.n_kv_heads)), std::string::npos)
+        EXPECT_NE(
+            std::string(e.what()).find("must divide n_kv_heads = " + std::to_string(c.n_kv_heads)),
+            std::string::npos)
             << e.what();
     }
 }
 
 TEST(tp_layout, groups_of_tp_ranks_after_the_master) {
-    const int w = [] { int s = 1; MPI_Comm_size(MPI_COMM_WORLD, &s); return s; }();
+    const int w = [] {
+        int s = 1;
+        MPI_Comm_size(MPI_COMM_WORLD, &s);
+        return s;
+    }();
     const int rank = world_rank();
     if (w > 1) {
         // One group of all workers.
@@ -275,8 +300,10 @@ TEST(tp_layout, groups_of_tp_ranks_after_the_master) {
         FAIL() << "no error";
     } catch (const std::invalid_argument& e) {
         const std::string msg = e.what();
-        EXPECT_NE(msg.find("parallel.tp = " + std::to_string(bad_tp) + ": " + std::to_string(w) + " MPI ranks do not make"),
-                  std::string::npos) << msg;
+        EXPECT_NE(msg.find("parallel.tp = " + std::to_string(bad_tp) + ": " + std::to_string(w) +
+                           " MPI ranks do not make"),
+                  std::string::npos)
+            << msg;
         EXPECT_EQ(msg.find('\n'), std::string::npos);
     }
 }
