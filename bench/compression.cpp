@@ -9,6 +9,8 @@
 // "event" is the difference between its prefill and a plain one, and its memory is its cache
 // against the FullKV cache of a plain prefill.
 // Usage: bench_compression [--layers L] [--prompt N] [--methods a,b,...] [--ratio r]
+#include "bench/bench_models.h"
+#include "mpi_runner/fork_decode.h"
 #include <malloc.h>
 #include <unistd.h>
 
@@ -86,21 +88,7 @@ prefill_run run_prefill(const model& m, const std::vector<int32_t>& tokens,
     const double t0 = now_s();
     model_prefill(m, r.cache, tokens, 0, request, &r.captures, logits);
     r.seconds = now_s() - t0;
-    const bool captured = (int)r.captures.size() == cfg.n_layers;
-    for (int l = 0; l < cfg.n_layers; ++l) {
-        layer_scores s;
-        s.layer = l;
-        s.n_layers = cfg.n_layers;
-        s.n = (int32_t)tokens.size();
-        s.n_heads = cfg.n_heads;
-        s.n_kv_heads = cfg.n_kv_heads;
-        if (captured) {
-            s.window = r.captures[l].window;
-            if (!r.captures[l].window_attn.empty()) s.window_attn = r.captures[l].window_attn.data();
-            if (!r.captures[l].column_sums.empty()) s.column_sums = r.captures[l].column_sums.data();
-        }
-        r.scores.push_back(s);
-    }
+    r.scores = layer_scores_from_captures(cfg, (int32_t)tokens.size(), r.captures);
     return r;
 }
 
@@ -196,10 +184,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_compression: need --layers >= 1, --prompt >= 16, 0 < --ratio <= 1\n");
         return 2;
     }
-    model_config c; // Llama-3.2-1B except the layer count
-    c.dim = 2048, c.hidden_dim = 8192, c.n_layers = n_layers, c.n_heads = 32, c.n_kv_heads = 8;
-    c.head_dim = 64, c.vocab_size = 128256, c.max_seq_len = n_prompt + 1, c.rope_theta = 500000;
-    c.tied_output = true;
+    const model_config c = bench_llama32_1b(n_layers, n_prompt + 1);
     const auto m = model_create_random(c, 42, WEIGHT_F32);
 
     std::vector<int32_t> tokens;

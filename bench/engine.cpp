@@ -5,6 +5,7 @@
 //
 //   bench_engine [--types f32,bf16,q8_0] [--batches 1,4,16,32] [--prompt 512] [--steps 3]
 //                [--layers 16] [--threads N]
+#include "bench/bench_models.h"
 #include <cblas.h>
 
 #include <chrono>
@@ -99,22 +100,6 @@ double sgemm_flops(int m) {
     return 2.0 * m * n * k / best;
 }
 
-model_config llama32_1b(int layers) {
-    model_config c;
-    c.dim = 2048;
-    c.hidden_dim = 8192;
-    c.n_layers = layers;
-    c.n_heads = 32;
-    c.n_kv_heads = 8;
-    c.head_dim = 64;
-    c.vocab_size = 128256;
-    c.max_seq_len = 131072;
-    c.rope_theta = 500000.0f;
-    c.rope_scaling = {"llama3", 32.0f, 1.0f, 4.0f, 8192};
-    c.tied_output = true;
-    return c;
-}
-
 // Prefill flops: projections and FFN for every prompt row, causal attention (QK and PV), and the
 // output head for the last row only.
 double prefill_flops(const model_config& c, int n) {
@@ -151,7 +136,7 @@ int main(int argc, char** argv) {
         const double triad = triad_bytes_per_s();
         const double sgemm = sgemm_flops(o.prompt);
         std::printf("STREAM triad: %.2f GB/s   sgemm %dx2048x2048: %.1f GFLOP/s\n\n", triad / 1e9, o.prompt, sgemm / 1e9);
-        const model_config cfg = llama32_1b(o.layers);
+        const model_config cfg = bench_llama32_1b(o.layers);
         std::vector<int32_t> prompt(o.prompt);
         for (int i = 0; i < o.prompt; ++i) prompt[i] = (i * 7919 + 13) % cfg.vocab_size;
 

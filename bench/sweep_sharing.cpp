@@ -4,6 +4,7 @@
 // StreamingLLM, H2O, SnapKV, PyramidKV, ChunkKV x 9 ratios). The separate runs are timed for
 // `--separate K` configs spread over the list and scaled to S (each costs one prefill + one
 // decode of the same length). --quick: a small model, 256-token prompt, 32 tokens.
+#include "bench/bench_models.h"
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,10 +37,8 @@ int main(int argc, char** argv) {
     if (quick) {
         c.dim = 512, c.hidden_dim = 1536, c.n_layers = 4, c.n_heads = 8, c.n_kv_heads = 2;
         c.head_dim = 64, c.vocab_size = 8192, c.max_seq_len = 1024;
-    } else { // Llama-3.2-1B
-        c.dim = 2048, c.hidden_dim = 8192, c.n_layers = 16, c.n_heads = 32, c.n_kv_heads = 8;
-        c.head_dim = 64, c.vocab_size = 128256, c.max_seq_len = 2048, c.rope_theta = 500000;
-        c.tied_output = true;
+    } else {
+        c = bench_llama32_1b(16, 2048);
     }
     const int n_prompt = quick ? 256 : 900, n_new = quick ? 32 : 128;
     const auto m = model_create_random(c, 42, weight_type_from_name(weights));

@@ -7,6 +7,7 @@
 // (25 Gb/s, 20 us latency; the model is in docs/tensor-parallel.md).
 //
 //   bench_tp [--type f32|bf16|q8_0] [--layers 16] [--prompt 16] [--steps 8] [--threads N]
+#include "bench/bench_models.h"
 #include <mpi.h>
 
 #include <algorithm>
@@ -71,23 +72,6 @@ options parse(int argc, char** argv) {
     return o;
 }
 
-// Same shape as bench/engine.cpp's model.
-model_config llama32_1b(int layers) {
-    model_config c;
-    c.dim = 2048;
-    c.hidden_dim = 8192;
-    c.n_layers = layers;
-    c.n_heads = 32;
-    c.n_kv_heads = 8;
-    c.head_dim = 64;
-    c.vocab_size = 128256;
-    c.max_seq_len = 131072;
-    c.rope_theta = 500000.0f;
-    c.rope_scaling = {"llama3", 32.0f, 1.0f, 4.0f, 8192};
-    c.tied_output = true;
-    return c;
-}
-
 int64_t resident_bytes() {
     std::ifstream f("/proc/self/status");
     for (std::string line; std::getline(f, line);)
@@ -117,7 +101,7 @@ int main(int argc, char** argv) {
         const options o = parse(argc, argv);
         ops_set_n_threads(o.threads);
         collective_mpi comm(MPI_COMM_WORLD);
-        const model_config cfg = llama32_1b(o.layers);
+        const model_config cfg = bench_llama32_1b(o.layers);
         const int64_t rss0 = resident_bytes();
         const double t_build = now();
         const auto m = model_create_random(cfg, 1, o.type, &comm);

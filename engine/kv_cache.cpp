@@ -18,6 +18,17 @@ void kv_cache::append(int layer, int head, int32_t pos, const float* key, const 
     if (track_scores) h.score.resize(h.pos.size(), 0.0f);
 }
 
+void kv_cache::reserve_rows(int layer, int64_t rows) {
+    for (int hd = 0; hd < n_heads; ++hd) {
+        kv_head_cache& h = at(layer, hd);
+        const size_t n = h.pos.size() + (size_t)rows;
+        h.pos.reserve(n);
+        h.k.reserve(n * head_dim);
+        h.v.reserve(n * head_dim);
+        if (track_scores) h.score.reserve(n);
+    }
+}
+
 namespace {
 // Copies the selected rows into a vector of exactly the needed size, so the old block is freed.
 template <typename T>

@@ -33,6 +33,10 @@ struct kv_cache {
     // Appends one entry; `pos` must be greater than every position already held by that head.
     void append(int layer, int head, int32_t pos, const float* key, const float* value);
 
+    // Grows every head of `layer` to hold exactly `rows` more entries, so a prefill's cache holds
+    // no spare capacity (bytes() then measures what compression really returns).
+    void reserve_rows(int layer, int64_t rows);
+
     // Keeps exactly the entries whose positions are listed (sorted ascending, each present),
     // drops the rest and returns their memory. Throws std::invalid_argument otherwise.
     void keep(int layer, int head, const std::vector<int32_t>& positions);

@@ -357,6 +357,7 @@ void model_prefill(const model& m, kv_cache& cache, const std::vector<int32_t>& 
         const layer_weights& L = m.layers[l];
         const int64_t n = (int64_t)pos.size();
         attention_inputs(m, L, x.data(), n, pos.data(), false, q, k, v);
+        cache.reserve_rows(l, n);
         for (int64_t i = 0; i < n; ++i) append_row(c, cache, l, pos[i], k.data() + i * kv_dim, v.data() + i * kv_dim);
 
         // Heads of a compressed cache may hold different numbers of entries: buffers are sized

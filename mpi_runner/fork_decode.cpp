@@ -98,6 +98,29 @@ double kl_divergence(const float* p, const float* q, int32_t n) {
     return std::max(0.0, kl);
 }
 
+std::vector<layer_scores> layer_scores_from_captures(const model_config& cfg, int32_t n,
+                                                     const std::vector<layer_capture>& captures) {
+    // Without a capture request the engine returns no captures; methods still get n.
+    const bool captured = (int)captures.size() == cfg.n_layers;
+    std::vector<layer_scores> scores;
+    for (int l = 0; l < cfg.n_layers; ++l) {
+        layer_scores s;
+        s.layer = l;
+        s.n_layers = cfg.n_layers;
+        s.n = n;
+        s.n_heads = cfg.n_heads;
+        s.n_kv_heads = cfg.n_kv_heads;
+        if (captured) {
+            const layer_capture& c = captures[l];
+            s.window = c.window;
+            s.window_attn = c.window_attn.empty() ? nullptr : c.window_attn.data();
+            s.column_sums = c.column_sums.empty() ? nullptr : c.column_sums.data();
+        }
+        scores.push_back(s);
+    }
+    return scores;
+}
+
 std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<fork_spec>& forks) {
     const model& m = *req.m;
     const model_config& cfg = model_get_config(m);
@@ -141,23 +164,7 @@ std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<
         for (size_t i = 0; i < forks.size(); ++i)
             if (!forks[i].method || !forks[i].method->needs().drops_prefill_rows)
                 results[i].prefill_s = share;
-        // Without a capture request the engine returns no captures; methods still get n.
-        const bool captured = (int)captures.size() == cfg.n_layers;
-        for (int l = 0; l < cfg.n_layers; ++l) {
-            layer_scores s;
-            s.layer = l;
-            s.n_layers = cfg.n_layers;
-            s.n = n;
-            s.n_heads = cfg.n_heads;
-            s.n_kv_heads = cfg.n_kv_heads;
-            if (captured) {
-                const layer_capture& c = captures[l];
-                s.window = c.window;
-                s.window_attn = c.window_attn.empty() ? nullptr : c.window_attn.data();
-                s.column_sums = c.column_sums.empty() ? nullptr : c.column_sums.data();
-            }
-            scores.push_back(s);
-        }
+        scores = layer_scores_from_captures(cfg, n, captures);
     }
 
     // ---- fork and compress ----

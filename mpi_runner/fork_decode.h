@@ -46,6 +46,10 @@ struct fork_request {
 
 // Decodes every fork; results in fork order. Throws naming the method and ratio when a
 // compressor's kept counts are not what it promises (compressor_check_kept).
+// Compressor views of one prefill's captures, one per layer (sizes only when nothing was captured).
+std::vector<layer_scores> layer_scores_from_captures(const model_config& cfg, int32_t n,
+                                                     const std::vector<layer_capture>& captures);
+
 std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<fork_spec>& forks);
 
 // Index of the largest logit; ties go to the lowest id (deterministic greedy decoding).
