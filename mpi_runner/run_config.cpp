@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -117,6 +118,7 @@ sweep_config config_parse(const json& j, const std::string& source, const config
                            {"generation", FIELD_OBJECT, false, json::object()},
                            {"parallel", FIELD_OBJECT, false, json::object()},
                            {"fidelity", FIELD_OBJECT, false, json::object()},
+                           {"safety", FIELD_OBJECT, false, json::object()},
                            {"output", FIELD_OBJECT, false, json::object()}});
     sweep_config c;
     c.name = r["name"].get<std::string>();
@@ -257,6 +259,17 @@ sweep_config config_parse(const json& j, const std::string& source, const config
     json fid = check_object(ctx, r["fidelity"], "fidelity", {{"kl", FIELD_BOOL, false, false}});
     c.fidelity_kl = fid["kl"];
     r["fidelity"] = fid;
+
+    json sf = check_object(ctx, r["safety"], "safety",
+                           {{"judge_model", FIELD_STRING, false, ""},
+                            {"judge_weights", FIELD_STRING, false, "f32"}});
+    c.judge_model = sf["judge_model"];
+    c.judge_weights = sf["judge_weights"];
+    if (std::find(k_weight_types.begin(), k_weight_types.end(), c.judge_weights) == k_weight_types.end())
+        ctx.fail("safety.judge_weights", "unknown weight type \"" + c.judge_weights + "\" (valid: f32, bf16, q8_0)");
+    if (!c.judge_model.empty() && !std::filesystem::exists(c.judge_model))
+        ctx.fail("safety.judge_model", "no such file or folder: " + c.judge_model);
+    r["safety"] = sf;
 
     json o = check_object(ctx, r["output"], "output",
                           {{"dir", FIELD_STRING, false, "runs/" + c.name},

@@ -48,6 +48,8 @@ struct sweep_config {
     std::vector<std::string> stop;    // extra stop strings on top of each task's
     int32_t tp = 1;                   // ranks per worker group
     bool fidelity_kl = false;         // teacher-force FullKV tokens through each fork for KL
+    std::string judge_model;          // safety.judge_model: Llama-Guard-style judge; "" = none
+    std::string judge_weights;        // safety.judge_weights: "f32", "bf16", "q8_0"
     std::string out_dir;              // run directory
     double progress_interval_s = 10;  // plain progress lines when not on a terminal
 

@@ -10,6 +10,7 @@
 #include "engine/model_file.h"
 #include "engine/tokenizer.h"
 #include "mpi_runner/fork_decode.h"
+#include "mpi_runner/safety_judge_model.h"
 
 using json = nlohmann::json;
 
@@ -97,6 +98,13 @@ unit_result sweep_run_unit(sweep_runtime& rt, const work_unit& unit) {
     const auto t_unit = std::chrono::steady_clock::now();
     const sweep_config& c = *rt.config;
     ensure_model(rt, unit.model);
+    if (!c.judge_model.empty() && !rt.judge) {
+        try {
+            rt.judge = safety_judge_model_install(c.judge_model, c.judge_weights);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(std::string("safety.judge_model: ") + e.what());
+        }
+    }
     const model& m = *rt.loaded;
     const tokenizer& tok = model_get_tokenizer(m);
     const task_spec& ts = c.tasks[unit.task];

@@ -22,6 +22,7 @@ struct sweep_runtime {
     std::vector<std::string> chat_templates;         // [model] resolved template names
     std::map<std::pair<int32_t, int32_t>, std::vector<task_item>> items; // (model, task) -> items
     std::vector<std::unique_ptr<compressor>> methods; // [method] from the config
+    std::shared_ptr<model> judge;                     // safety judge model, loaded on first use
 };
 
 // Resolves "auto" templates from the model files (cheap: metadata of a memory-mapped file) and

@@ -35,4 +35,5 @@ check 'models[0].path: missing model path' --set 'models[0].path=""'
 check 'output.dir: /dev/null/run: cannot create' --out /dev/null/run
 check 'methods[0].params: ' --set 'methods[0].params={"no_such_param": 1}'
 check 'tasks[0].shots: expected an integer' --set 'tasks[0].shots="four"'
+check 'safety.judge_model: no such file or folder: data/models/nope' --set 'safety.judge_model=data/models/nope'
 echo "bad configs: ok"
