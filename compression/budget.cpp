@@ -71,6 +71,12 @@ int32_t budget_kept(int32_t nc, int32_t n, int32_t total) {
     return std::min(nc, std::max(total, 0)) + (n - nc);
 }
 
+int32_t budget_prompt_kept(const compress_context& ctx, int32_t n, bool protect_question,
+                           const std::string& method) {
+    const int32_t nc = budget_compressible(ctx, n, protect_question, method);
+    return budget_kept(nc, n, budget_tokens(ctx.keep_ratio, nc));
+}
+
 std::vector<int32_t> budget_sinks_and_recent(int32_t n, int32_t total, int32_t sinks) {
     if (total >= n) return budget_range(0, n);
     const int32_t s = std::min(sinks, total);

@@ -39,5 +39,10 @@ head_selection budget_select(int32_t nc, int32_t n, int32_t total, int32_t w, in
 // Prompt entries such a selection holds per head: min(nc, total) + (n - nc).
 int32_t budget_kept(int32_t nc, int32_t n, int32_t total);
 
+// Prompt entries a token method with the plain ratio budget keeps per head (StreamingLLM, H2O,
+// SnapKV): budget_kept over budget_compressible with B = budget_tokens(r, nc).
+int32_t budget_prompt_kept(const compress_context& ctx, int32_t n, bool protect_question,
+                           const std::string& method);
+
 // StreamingLLM's set: min(sinks, total) first positions + the rest from the end (spec 2, 12).
 std::vector<int32_t> budget_sinks_and_recent(int32_t n, int32_t total, int32_t sinks);

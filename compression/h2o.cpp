@@ -61,8 +61,7 @@ struct h2o final : compressor {
 
     // Prompt entries kept after prefill; decoding holds the cache at this size.
     int32_t prompt_kept(const compress_context& ctx, int32_t n) const {
-        const int32_t nc = budget_compressible(ctx, n, p.win.protect_question, "h2o");
-        return budget_kept(nc, n, budget_tokens(ctx.keep_ratio, nc));
+        return budget_prompt_kept(ctx, n, p.win.protect_question, "h2o");
     }
 
     kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,

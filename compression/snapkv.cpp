@@ -43,8 +43,7 @@ struct snapkv final : compressor {
                                      int32_t n) const override {
         (void)layer;
         (void)n_layers;
-        const int32_t nc = budget_compressible(ctx, n, p.protect_question, "snapkv");
-        const int32_t k = budget_kept(nc, n, budget_tokens(ctx.keep_ratio, nc));
+        const int32_t k = budget_prompt_kept(ctx, n, p.protect_question, "snapkv");
         return {k, k};
     }
 };

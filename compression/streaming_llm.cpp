@@ -43,8 +43,7 @@ struct streaming_llm final : compressor {
 
     // Prompt entries kept after prefill; the decoding window keeps this many entries.
     int32_t prompt_kept(const compress_context& ctx, int32_t n) const {
-        const int32_t nc = budget_compressible(ctx, n, p.protect_question, "streaming_llm");
-        return budget_kept(nc, n, budget_tokens(ctx.keep_ratio, nc));
+        return budget_prompt_kept(ctx, n, p.protect_question, "streaming_llm");
     }
 
     kept_range expected_prefill_kept(const compress_context& ctx, int32_t layer, int32_t n_layers,
