@@ -29,6 +29,9 @@ for attempt in 1 2 3; do
     fi
     kill -9 -- "-$launcher" 2> /dev/null || true
     wait "$launcher" 2> /dev/null || true
+    # Open MPI may put ranks in process groups of their own: make sure none outlives the kill.
+    pkill -9 -f "$WORK/killed --resume" 2> /dev/null || true
+    while pgrep -f "$WORK/killed --resume" > /dev/null; do sleep 0.05; done
     kills=$((kills + 1))
     lines=$(journal_lines)
     echo "attempt $attempt on $n ranks killed with $lines of $total journal lines"
