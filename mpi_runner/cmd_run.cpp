@@ -9,6 +9,7 @@
 #include <ctime>
 #include <dlfcn.h>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/ops.h"
+#include "mpi_runner/collective_mpi.h"
 #include "mpi_runner/commands.h"
 #include "mpi_runner/journal.h"
 #include "mpi_runner/report.h"
@@ -153,10 +155,11 @@ void broadcast_string(MPI_Comm comm, std::string& s) {
 // Rank 0's preparation: everything that can reject the input happens here, before any work.
 struct prepared_run {
     sweep_config config;
+    std::unique_ptr<journal_writer> writer; // holds the run directory's lock from the start
     journal_contents journal;
 };
 
-prepared_run prepare_on_master(const run_args& a) {
+prepared_run prepare_on_master(const run_args& a, int world_size) {
     json j = config_read_json(a.config);
     std::vector<std::string> sets = a.sets;
     if (!a.out.empty()) sets.push_back("output.dir=" + json(a.out).dump());
@@ -180,8 +183,15 @@ prepared_run prepare_on_master(const run_args& a) {
             if (t.is_object()) t["limit"] = a.limit;
     prepared_run p;
     p.config = config_parse(j, a.config, sweep_registry());
+    try {
+        if (p.config.tp > 1) tp_layout_check(world_size, p.config.tp); // tp = 1 runs on any size
+    } catch (const std::exception& e) {
+        throw std::invalid_argument(a.config + ": " + e.what());
+    }
     const std::string dir = p.config.out_dir;
     run_dir_prepare(dir);
+    // Locked before reading, so no other run appends between the read and this run's writes.
+    p.writer = std::make_unique<journal_writer>(dir + "/journal.jsonl");
     p.journal = journal_read(dir + "/journal.jsonl");
     const bool has_run = std::filesystem::exists(dir + "/config.json");
     if (has_run && !a.resume)
@@ -219,7 +229,7 @@ int cmd_run(int argc, char** argv) {
                 std::printf("%d\n", config_split_count(config_read_json(args.config), args.count_key));
                 error = "-"; // nothing to run
             } else {
-                prep = prepare_on_master(args);
+                prep = prepare_on_master(args, size);
             }
             resolved_text = prep.config.resolved.dump();
         } catch (const std::exception& e) {
@@ -239,10 +249,24 @@ int cmd_run(int argc, char** argv) {
     run_dir_open_log(config.out_dir, rank);
     spdlog::info("rank {} of {} (pid {}), config hash {}", rank, size, (int)getpid(), config.hash);
 
+    // ---- workers: single ranks (tp = 1), or groups of tp ranks sharing one model ----
+    tp_layout layout; // tp = 1: no split, the master schedules every other rank
+    if (config.tp > 1) layout = tp_layout_split(comm, config.tp); // rank 0 checked the world size
+    const struct layout_release {
+        tp_layout& l;
+        ~layout_release() { tp_layout_free(l); }
+    } release{layout};
+    const MPI_Comm sched = config.tp > 1 ? layout.sched : comm;
+    const MPI_Comm group = config.tp > 1 ? layout.group : MPI_COMM_SELF;
+    std::unique_ptr<collective_mpi> group_collective;
+    if (config.tp > 1 && rank != 0) group_collective = std::make_unique<collective_mpi>(group);
+
     sweep_runtime rt;
     int init_ok = 1;
     try {
         rt = sweep_runtime_init(config, rank);
+        rt.tp = group_collective.get();
+        rt.leader = !group_collective || group_collective->rank() == 0;
     } catch (const std::exception& e) {
         error = e.what();
         init_ok = 0;
@@ -257,7 +281,7 @@ int cmd_run(int argc, char** argv) {
     const unit_executor exec = [&rt](const work_unit& u) { return sweep_run_unit(rt, u); };
 
     if (rank != 0) {
-        sweep_worker(comm, exec);
+        sweep_worker(sched, group, exec);
         mpi_idle_barrier(comm);
         return 0;
     }
@@ -308,7 +332,7 @@ int cmd_run(int argc, char** argv) {
     meta["blas"] = blas_info();
     meta["hardware_threads"] = std::thread::hardware_concurrency();
     meta["methods"] = methods;
-    json session = {{"started", now_iso()}, {"ranks", size}, {"hosts", hosts},
+    json session = {{"started", now_iso()}, {"ranks", size}, {"tp", config.tp}, {"hosts", hosts},
                     {"slurm", slurm_info()}, {"resume", args.resume}, {"threads_per_rank", threads},
                     {"records_before", prep.journal.records.size()},
                     {"units_planned", units.size()}, {"records_planned", total_records}};
@@ -316,16 +340,22 @@ int cmd_run(int argc, char** argv) {
     meta["sessions"].push_back(session);
     write_file_atomic(dir + "/run_meta.json", meta.dump(2) + "\n");
 
-    std::fprintf(stderr, "kvsweep run: %s: %zu items (%lld records) to do, %zu already recorded, %d rank(s)\n",
-                 dir.c_str(), units.size(), (long long)total_records, prep.journal.records.size(), size);
-    journal_writer journal(dir + "/journal.jsonl", prep.journal.valid_bytes);
+    const std::string groups = config.tp > 1 ? " in " + std::to_string(layout.n_groups) +
+                                                   " tensor-parallel groups of " +
+                                                   std::to_string(config.tp)
+                                             : "";
+    std::fprintf(stderr, "kvsweep run: %s: %zu items (%lld records) to do, %zu already recorded, %d rank(s)%s\n",
+                 dir.c_str(), units.size(), (long long)total_records, prep.journal.records.size(), size,
+                 groups.c_str());
+    journal_writer& journal = *prep.writer;
+    journal.truncate(prep.journal.valid_bytes);
     sweep_options so;
     so.progress_interval_s = config.progress_interval_s;
     so.describe = [&config](const work_unit& u) {
         return "item " + u.item_id + " (#" + std::to_string(u.item) + ") of task " +
                config.tasks[u.task].label + ", model " + config.models[u.model].name;
     };
-    const sweep_outcome out = sweep_master(comm, units, total_records, journal, exec, so);
+    const sweep_outcome out = sweep_master(sched, units, total_records, journal, exec, so);
     journal.close();
 
     meta["sessions"].back()["finished"] = now_iso();

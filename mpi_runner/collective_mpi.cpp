@@ -73,10 +73,7 @@ void collective_mpi::broadcast(void* data, int64_t bytes) {
     if (rank_ == 0) bytes_sent_ += bytes * (size_ - 1);
 }
 
-tp_layout tp_layout_split(MPI_Comm world, int32_t tp) {
-    int rank = 0, size = 1;
-    check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
-    check(MPI_Comm_size(world, &size), "MPI_Comm_size");
+void tp_layout_check(int32_t size, int32_t tp) {
     const std::string at = "parallel.tp = " + std::to_string(tp) + ": ";
     if (tp < 1) throw std::invalid_argument(at + "must be >= 1");
     if (size < 1 + tp || (size - 1) % tp != 0)
@@ -84,6 +81,13 @@ tp_layout tp_layout_split(MPI_Comm world, int32_t tp) {
             at + std::to_string(size) + " MPI ranks do not make 1 master + k groups of " +
             std::to_string(tp) + " (run with 1 + k*" + std::to_string(tp) + " ranks, e.g. " +
             std::to_string(1 + tp) + " or " + std::to_string(1 + 2 * tp) + ")");
+}
+
+tp_layout tp_layout_split(MPI_Comm world, int32_t tp) {
+    int rank = 0, size = 1;
+    check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
+    check(MPI_Comm_size(world, &size), "MPI_Comm_size");
+    tp_layout_check(size, tp);
     tp_layout l;
     l.tp = tp;
     l.n_groups = (size - 1) / tp;

@@ -45,7 +45,9 @@ struct tp_layout {
     int32_t n_groups = 0;
     int32_t group_index = -1; // -1 on the master
 };
-// Collective over `world`. Throws std::invalid_argument (one line, naming parallel.tp) on every
-// rank alike when tp < 1 or the world size is not 1 + k * tp with k >= 1, before any split.
+// Throws std::invalid_argument (one line, naming parallel.tp) when tp < 1 or world_size is not
+// 1 + k * tp with k >= 1.
+void tp_layout_check(int32_t world_size, int32_t tp);
+// Collective over `world`. Throws as tp_layout_check on every rank alike, before any split.
 tp_layout tp_layout_split(MPI_Comm world, int32_t tp);
 void tp_layout_free(tp_layout& l);

@@ -44,12 +44,39 @@ struct sequence {
     int64_t kl_steps = 0;
 };
 
+// Global index of a cache's first head on this rank: caches expanded per query head
+// (gqa_mode=query_head) count query heads.
+int32_t cache_head_offset(const kv_cache& cache, const model_shard& shard) {
+    return cache.n_heads == shard.n_kv_heads ? shard.kv_head_offset : shard.head_offset;
+}
+
+// Sums non-negative counts over the tensor-parallel group exactly: the collective moves floats,
+// so each value travels as four 16-bit pieces and is summed in int64.
+void group_sum_counts(collective* tp, std::vector<int64_t>& v) {
+    if (!tp || tp->size() == 1) return;
+    constexpr int pieces = 4;
+    const int64_t count = (int64_t)v.size() * pieces;
+    std::vector<float> mine((size_t)count), all((size_t)(count * tp->size()));
+    for (size_t i = 0; i < v.size(); ++i)
+        for (int p = 0; p < pieces; ++p)
+            mine[i * pieces + p] = (float)(((uint64_t)v[i] >> (16 * p)) & 0xffff);
+    tp->all_gather(mine.data(), count, all.data());
+    for (size_t i = 0; i < v.size(); ++i) {
+        uint64_t sum = 0;
+        for (int r = 0; r < tp->size(); ++r)
+            for (int p = 0; p < pieces; ++p)
+                sum += (uint64_t)all[(size_t)r * count + i * pieces + p] << (16 * p);
+        v[i] = (int64_t)sum;
+    }
+}
+
 // Applies a decode-phase method after one step: the method sees each layer's entries and scores.
 bool compress_after_step(const compressor& c, const compress_context& ctx, kv_cache& cache,
-                         int32_t n_prompt, int32_t n_generated) {
+                         int32_t head_offset, int32_t n_prompt, int32_t n_generated) {
     bool changed = false;
     for (int l = 0; l < cache.n_layers; ++l) {
         decode_layer_view v;
+        v.head_offset = head_offset;
         v.layer = l;
         v.n_layers = cache.n_layers;
         v.n_prompt = n_prompt;
@@ -99,7 +126,8 @@ double kl_divergence(const float* p, const float* q, int32_t n) {
 }
 
 std::vector<layer_scores> layer_scores_from_captures(const model_config& cfg, int32_t n,
-                                                     const std::vector<layer_capture>& captures) {
+                                                     const std::vector<layer_capture>& captures,
+                                                     const model_shard* shard) {
     // Without a capture request the engine returns no captures; methods still get n.
     const bool captured = (int)captures.size() == cfg.n_layers;
     std::vector<layer_scores> scores;
@@ -108,8 +136,9 @@ std::vector<layer_scores> layer_scores_from_captures(const model_config& cfg, in
         s.layer = l;
         s.n_layers = cfg.n_layers;
         s.n = n;
-        s.n_heads = cfg.n_heads;
-        s.n_kv_heads = cfg.n_kv_heads;
+        s.n_heads = shard ? shard->n_heads : cfg.n_heads;
+        s.n_kv_heads = shard ? shard->n_kv_heads : cfg.n_kv_heads;
+        s.head_offset = shard ? shard->head_offset : 0;
         if (captured) {
             const layer_capture& c = captures[l];
             s.window = c.window;
@@ -124,6 +153,12 @@ std::vector<layer_scores> layer_scores_from_captures(const model_config& cfg, in
 std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<fork_spec>& forks) {
     const model& m = *req.m;
     const model_config& cfg = model_get_config(m);
+    const model_shard shard = model_get_shard(m);
+    const int group_size = req.tp ? req.tp->size() : 1;
+    if (shard.size != group_size)
+        throw std::invalid_argument("fork_decode: the model is split over " +
+                                    std::to_string(shard.size) + " ranks, the request's group has " +
+                                    std::to_string(group_size));
     const std::vector<int32_t>& tokens = req.prompt->tokens;
     const int32_t n = (int32_t)tokens.size(), vocab = cfg.vocab_size;
     if (n == 0) throw std::invalid_argument("fork_decode: empty prompt");
@@ -164,7 +199,7 @@ std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<
         for (size_t i = 0; i < forks.size(); ++i)
             if (!forks[i].method || !forks[i].method->needs().drops_prefill_rows)
                 results[i].prefill_s = share;
-        scores = layer_scores_from_captures(cfg, n, captures);
+        scores = layer_scores_from_captures(cfg, n, captures, &shard);
     }
 
     // ---- fork and compress ----
@@ -175,7 +210,7 @@ std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<
         const auto t0 = std::chrono::steady_clock::now();
         sequence s;
         s.fork = (int)i;
-        const compress_context ctx{f.ratio, &req.prompt->spans, nullptr};
+        const compress_context ctx{f.ratio, &req.prompt->spans, req.tp};
         if (!f.method) {
             s.cache = base;
             s.first_logits = base_logits;
@@ -225,10 +260,7 @@ std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<
                 for (int h = 0; h < s.cache.n_heads; ++h) kept[l].push_back(s.cache.size(l, h));
             compressor_check_kept(*f.method, ctx, n, kept);
         }
-        r.kept_per_layer = s.cache.entries_per_layer();
-        int64_t kept_total = 0;
-        for (int64_t k : r.kept_per_layer) kept_total += k;
-        r.kept_fraction = (double)kept_total / ((double)cfg.n_layers * s.cache.n_heads * n);
+        r.kept_per_layer = s.cache.entries_per_layer(); // this rank's heads until the group sum
         r.kv_bytes_prefill = s.cache.bytes();
         if (f.dump_selection) r.selection.push_back(selection_event(s.cache, "prefill", 0));
         r.prefill_s += seconds_since(t0);
@@ -330,8 +362,9 @@ std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<
                 s.feed = argmax_token(row, vocab);
             }
             if (f.method) {
-                const compress_context ctx{f.ratio, &req.prompt->spans, nullptr};
-                const bool evicted = compress_after_step(*f.method, ctx, s.cache, n, step);
+                const compress_context ctx{f.ratio, &req.prompt->spans, req.tp};
+                const bool evicted = compress_after_step(*f.method, ctx, s.cache,
+                                                         cache_head_offset(s.cache, shard), n, step);
                 if (evicted && f.dump_selection && !s.shadow)
                     results[s.fork].selection.push_back(selection_event(s.cache, "decode", step));
             }
@@ -347,13 +380,35 @@ std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<
                     seqs[k].active = seqs[ref_seq].active;
                 }
     }
+    std::vector<int> cache_heads(forks.size()); // per rank
     for (auto& s : seqs) {
         if (s.shadow) {
             results[s.fork].mean_kl = s.kl_steps ? s.kl_sum / (double)s.kl_steps : 0.0;
         } else {
             results[s.fork].kv_bytes_final = s.cache.bytes();
+            cache_heads[s.fork] = s.cache.n_heads;
             if (req.kl && !forks[s.fork].method) results[s.fork].mean_kl = 0;
         }
+    }
+    // Cache sizes over the whole group, in one collective: [fork][kept_per_layer..., bytes x2].
+    std::vector<int64_t> sizes;
+    for (const fork_result& r : results) {
+        sizes.insert(sizes.end(), r.kept_per_layer.begin(), r.kept_per_layer.end());
+        sizes.push_back(r.kv_bytes_prefill);
+        sizes.push_back(r.kv_bytes_final);
+    }
+    group_sum_counts(req.tp, sizes);
+    auto at = sizes.begin();
+    for (size_t i = 0; i < results.size(); ++i) {
+        fork_result& r = results[i];
+        std::copy(at, at + cfg.n_layers, r.kept_per_layer.begin());
+        r.kv_bytes_prefill = at[cfg.n_layers];
+        r.kv_bytes_final = at[cfg.n_layers + 1];
+        at += cfg.n_layers + 2;
+        int64_t kept_total = 0;
+        for (int64_t k : r.kept_per_layer) kept_total += k;
+        r.kept_fraction =
+            (double)kept_total / ((double)cfg.n_layers * cache_heads[i] * shard.size * n);
     }
     return results;
 }

@@ -25,6 +25,7 @@ struct fork_result {
     std::vector<int32_t> tokens;          // generated ids, stop token excluded
     std::string text;                     // detokenized, cut before a stop string
     std::string stop_reason;              // "eog", "stop", "length"
+    // Cache sizes are totals over the tensor-parallel group (every rank gets them).
     std::vector<int64_t> kept_per_layer;  // [n_layers] prompt entries kept after prefill compression
     double kept_fraction = 1;             // kept prompt entries / (n_layers * cache heads * n)
     int64_t kv_bytes_prefill = 0;         // cache bytes after prefill compression
@@ -42,13 +43,17 @@ struct fork_request {
     int32_t max_new_tokens = 256;
     std::vector<std::string> stop;  // stop strings (generation is cut before them)
     bool kl = false;                // needs a FullKV fork: teacher-forces its tokens through the others
+    collective* tp = nullptr;       // the group `m` was loaded with (load_options::tp); every rank
+                                    // of it calls fork_decode with the same request
 };
 
 // Decodes every fork; results in fork order. Throws naming the method and ratio when a
 // compressor's kept counts are not what it promises (compressor_check_kept).
 // Compressor views of one prefill's captures, one per layer (sizes only when nothing was captured).
+// `shard` gives the local head counts and offset of a tensor-parallel rank; null = whole model.
 std::vector<layer_scores> layer_scores_from_captures(const model_config& cfg, int32_t n,
-                                                     const std::vector<layer_capture>& captures);
+                                                     const std::vector<layer_capture>& captures,
+                                                     const model_shard* shard = nullptr);
 
 std::vector<fork_result> fork_decode(const fork_request& req, const std::vector<fork_spec>& forks);
 

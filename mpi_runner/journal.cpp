@@ -83,17 +83,19 @@ journal_contents journal_read(const std::string& path) {
     return out;
 }
 
-journal_writer::journal_writer(const std::string& p, int64_t valid_bytes) : path(p) {
+journal_writer::journal_writer(const std::string& p) : path(p) {
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         throw std::runtime_error(path + ": cannot open journal for appending: " + strerror(errno));
-    // Two runs appending to one journal would write the same keys twice: one writer at a time.
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd);
         fd = -1;
         throw std::runtime_error(path + ": another kvsweep run is writing this journal; wait for it "
                                         "to end (or stop it) before resuming");
     }
+}
+
+void journal_writer::truncate(int64_t valid_bytes) {
     if (::ftruncate(fd, valid_bytes) != 0 || ::fsync(fd) != 0)
         throw std::runtime_error(path + ": cannot truncate torn tail: " + strerror(errno));
 }

@@ -31,12 +31,16 @@ journal_contents journal_read(const std::string& path);
 // Appends records to a journal and makes them durable before returning.
 struct journal_writer {
     journal_writer() = default;
-    // Truncates to `valid_bytes` first (drops a torn tail), then opens for appending.
-    journal_writer(const std::string& path, int64_t valid_bytes);
+    // Opens (creating) and locks the journal for appending: two runs appending to one journal
+    // would write the same keys twice. Throws naming the path when another run holds the lock.
+    // Lock before journal_read, so what was read stays the whole journal.
+    explicit journal_writer(const std::string& path);
     ~journal_writer();
     journal_writer(const journal_writer&) = delete;
     journal_writer& operator=(const journal_writer&) = delete;
 
+    // Drops a torn tail: cuts the file to journal_read's valid_bytes.
+    void truncate(int64_t valid_bytes);
     void append(const std::vector<std::string>& lines); // each a one-line JSON text, no '\n'
     void close();
 

@@ -12,7 +12,7 @@
 #include <boost/serialization/vector.hpp>
 
 enum message_tag : int {
-    TAG_HELLO = 1,  // worker -> master: worker_hello, ready for work
+    TAG_HELLO = 1,  // worker -> master: std::vector<worker_hello> (its ranks), ready for work
     TAG_UNIT = 2,   // master -> worker: work_unit
     TAG_RESULT = 3, // worker -> master: unit_result, ready for more
     TAG_ERROR = 4,  // worker -> master: worker_error; the run stops
@@ -30,6 +30,7 @@ struct work_unit {
     template <class A> void serialize(A& a, unsigned) { a & unit & model & task & item & item_id & points; }
 };
 
+// Ranks are MPI_COMM_WORLD ranks (a worker's leader under tensor parallelism).
 struct unit_result {
     int32_t unit = -1;
     int32_t rank = 0;
@@ -48,6 +49,7 @@ struct worker_error {
     template <class A> void serialize(A& a, unsigned) { a & unit & rank & message; }
 };
 
+// One rank of a worker (a tensor-parallel group has several, its leader first).
 struct worker_hello {
     int32_t rank = 0;
     int32_t pid = 0;

@@ -100,7 +100,6 @@ std::string indexed(const std::string& name, size_t i) {
     return name + "[" + std::to_string(i) + "]";
 }
 
-const std::vector<std::string> k_chat_templates = {"auto", "plain", "llama3", "llama2"};
 const std::vector<std::string> k_weight_types = {"f32", "bf16", "q8_0"};
 
 } // namespace
@@ -127,6 +126,8 @@ sweep_config config_parse(const json& j, const std::string& source, const config
 
     if (r["models"].empty()) ctx.fail("models", "at least one model is required");
     std::set<std::string> labels;
+    std::vector<std::string> chat_templates = {"auto"};
+    chat_templates.insert(chat_templates.end(), reg.chat_templates.begin(), reg.chat_templates.end());
     for (size_t i = 0; i < r["models"].size(); ++i) {
         const std::string f = indexed("models", i);
         json m = check_object(ctx, r["models"][i], f,
@@ -136,7 +137,7 @@ sweep_config config_parse(const json& j, const std::string& source, const config
                                {"weights", FIELD_STRING, false, "f32"}});
         model_spec s{m["name"], m["path"], m["chat_template"], m["weights"]};
         if (s.path.empty()) ctx.fail(f + ".path", "missing model path (fill in where the model is)");
-        check_name(ctx, f + ".chat_template", "chat template", s.chat_template, k_chat_templates);
+        check_name(ctx, f + ".chat_template", "chat template", s.chat_template, chat_templates);
         check_name(ctx, f + ".weights", "weight type", s.weights, k_weight_types);
         if (!labels.insert(s.name).second) ctx.fail(f + ".name", "duplicate model name \"" + s.name + "\"");
         if (reg.check_model) {
@@ -251,9 +252,14 @@ sweep_config config_parse(const json& j, const std::string& source, const config
 
     json p = check_object(ctx, r["parallel"], "parallel", {{"tp", FIELD_INT, false, 1}});
     c.tp = p["tp"];
-    if (c.tp != 1)
-        ctx.fail("parallel.tp", "tensor-parallel worker groups are not supported by the runner yet "
-                                "(use 1; data parallelism over ranks is always on)");
+    if (c.tp < 1) ctx.fail("parallel.tp", "must be >= 1 (ranks per worker group), got " + p["tp"].dump());
+    if (c.tp > 1 && reg.check_tp) {
+        try {
+            reg.check_tp(c);
+        } catch (const std::exception& e) {
+            ctx.fail("parallel.tp", e.what());
+        }
+    }
     r["parallel"] = p;
 
     json fid = check_object(ctx, r["fidelity"], "fidelity", {{"kl", FIELD_BOOL, false, false}});

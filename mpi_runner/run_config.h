@@ -12,7 +12,7 @@
 struct model_spec {
     std::string name;          // label used in records and reports
     std::string path;          // GGUF file or Hugging Face folder
-    std::string chat_template; // "auto" (from the model file), "plain", "llama3", "llama2"
+    std::string chat_template; // "auto" (from the model file) or an engine template name
     std::string weights;       // "f32", "bf16", "q8_0"
 };
 
@@ -46,7 +46,7 @@ struct sweep_config {
     std::vector<double> ratios;       // descending, each in (0, 1]
     int32_t max_new_tokens = 0;       // 0 = each task's default
     std::vector<std::string> stop;    // extra stop strings on top of each task's
-    int32_t tp = 1;                   // ranks per worker group
+    int32_t tp = 1;                   // parallel.tp: ranks per worker group (tensor parallelism)
     bool fidelity_kl = false;         // teacher-force FullKV tokens through each fork for KL
     std::string judge_model;          // safety.judge_model: Llama-Guard-style judge; "" = none
     std::string judge_weights;        // safety.judge_weights: "f32", "bf16", "q8_0"
@@ -64,10 +64,13 @@ struct sweep_config {
 struct config_registry {
     std::vector<std::string> tasks;
     std::vector<std::string> methods;
+    std::vector<std::string> chat_templates; // engine templates; "auto" is always accepted
     // Optional deeper checks (e.g. compressor_create with the params); throw std::exception with
     // a message, which is prefixed with the field path.
     std::function<void(const method_spec&)> check_method;
     std::function<void(const model_spec&)> check_model;
+    // Called when parallel.tp > 1 with the models and methods parsed: what the engine cannot split.
+    std::function<void(const sweep_config&)> check_tp;
 };
 
 // Parses and validates; `source` names the input in errors ("configs/demo.json").

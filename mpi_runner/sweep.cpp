@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <ctime>
 #include <map>
@@ -72,6 +73,47 @@ std::string host_name() {
     return buf;
 }
 
+// Completes a non-blocking collective, sleeping between tests (blocking MPI calls spin).
+void idle_wait(MPI_Request& req) {
+    idle_backoff backoff;
+    for (;;) {
+        int done = 0;
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+        backoff.wait();
+    }
+}
+
+// The leader's message (tag and bytes) to every rank of its group; the others idle meanwhile.
+void group_broadcast(MPI_Comm group, int& tag, std::string& bytes) {
+    int64_t header[2] = {tag, (int64_t)bytes.size()};
+    MPI_Request req;
+    MPI_Ibcast(header, 2, MPI_INT64_T, 0, group, &req);
+    idle_wait(req);
+    tag = (int)header[0];
+    bytes.resize((size_t)header[1]);
+    MPI_Ibcast(bytes.data(), (int)header[1], MPI_CHAR, 0, group, &req);
+    idle_wait(req);
+}
+
+// Every rank of the group, gathered on its leader (rank 0), leader first.
+std::vector<worker_hello> group_hellos(MPI_Comm group) {
+    struct fixed_hello {
+        int32_t rank, pid;
+        char host[256];
+    };
+    fixed_hello me{0, (int32_t)getpid(), {0}};
+    MPI_Comm_rank(MPI_COMM_WORLD, &me.rank);
+    std::snprintf(me.host, sizeof me.host, "%s", host_name().c_str());
+    int size = 1;
+    MPI_Comm_size(group, &size);
+    std::vector<fixed_hello> all((size_t)size);
+    MPI_Gather(&me, sizeof me, MPI_BYTE, all.data(), sizeof me, MPI_BYTE, 0, group);
+    std::vector<worker_hello> out;
+    for (const fixed_hello& h : all) out.push_back({h.rank, h.pid, h.host});
+    return out;
+}
+
 } // namespace
 
 void sweep_install_signal_handlers(bool master) {
@@ -133,7 +175,16 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
         return finish();
     }
 
-    std::map<int, worker_hello> hellos;
+    std::map<int, std::vector<worker_hello>> hellos; // worker -> its ranks, leader first
+    // A worker by its MPI_COMM_WORLD ranks: "rank 3", or "ranks 3-4" for a tensor-parallel group.
+    auto worker_name = [&](int src) {
+        const auto h = hellos.find(src);
+        if (h == hellos.end()) return "worker " + std::to_string(src);
+        const std::vector<worker_hello>& r = h->second;
+        return r.size() == 1 ? "rank " + std::to_string(r[0].rank)
+                             : "ranks " + std::to_string(r.front().rank) + "-" +
+                                   std::to_string(r.back().rank);
+    };
     std::vector<int32_t> in_flight(size, -1);
     size_t next = 0;
     int running = size - 1; // workers that have not been sent STOP
@@ -150,14 +201,17 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
             const std::string here = host_name();
             for (int r = 1; r < size; ++r) {
                 if (in_flight[r] < 0) continue;
-                const auto h = hellos.find(r);
-                const bool gone = h != hellos.end() && h->second.host == here &&
-                                  kill(h->second.pid, 0) != 0 && errno == ESRCH;
-                (gone ? dead : busy) += (gone ? "rank " + std::to_string(r) + " (pid " +
-                                                    std::to_string(h->second.pid) +
-                                                    ") died while running "
-                                              : "; rank " + std::to_string(r) + " was running ") +
-                                        describe(in_flight[r]);
+                std::string gone;
+                for (const worker_hello& w : hellos[r])
+                    if (w.host == here && kill(w.pid, 0) != 0 && errno == ESRCH)
+                        gone += (gone.empty() ? "rank " : ", rank ") + std::to_string(w.rank) +
+                                " (pid " + std::to_string(w.pid) + ")";
+                if (gone.empty())
+                    busy += "; " + worker_name(r) + (hellos[r].size() == 1 ? " was" : " were") +
+                            " running " + describe(in_flight[r]);
+                else
+                    dead += (dead.empty() ? "" : "; ") + gone + " died while running " +
+                            describe(in_flight[r]);
             }
             out.status = dead.empty() ? SWEEP_INTERRUPTED : SWEEP_FAILED;
             out.error = (dead.empty() ? "stopped by signal " + std::to_string((int)g_stop) +
@@ -169,22 +223,22 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
         const std::string bytes = recv_bytes(comm, st);
         const int src = st.MPI_SOURCE;
         if (st.MPI_TAG == TAG_HELLO) {
-            const auto h = message_unpack<worker_hello>(bytes);
-            hellos[src] = h;
-            spdlog::info("rank {} ready (pid {} on {})", src, h.pid, h.host);
+            hellos[src] = message_unpack<std::vector<worker_hello>>(bytes);
+            for (const worker_hello& h : hellos[src])
+                spdlog::info("rank {} ready (pid {} on {}), {}", h.rank, h.pid, h.host, worker_name(src));
         } else if (st.MPI_TAG == TAG_RESULT) {
             record(message_unpack<unit_result>(bytes));
             in_flight[src] = -1;
         } else if (st.MPI_TAG == TAG_ERROR) {
             const auto e = message_unpack<worker_error>(bytes);
             out.status = SWEEP_FAILED;
-            out.error = "rank " + std::to_string(src) + " failed on " + describe(e.unit) + ": " +
+            out.error = worker_name(src) + " failed on " + describe(e.unit) + ": " +
                         e.message + "; the journal is intact, finish with --resume";
             return finish();
         } else {
             out.status = SWEEP_FAILED;
-            out.error = "unexpected message tag " + std::to_string(st.MPI_TAG) + " from rank " +
-                        std::to_string(src);
+            out.error = "unexpected message tag " + std::to_string(st.MPI_TAG) + " from " +
+                        worker_name(src);
             return finish();
         }
         if (next < units.size() && !g_drain) {
@@ -205,24 +259,42 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
     return finish();
 }
 
-void sweep_worker(MPI_Comm comm, const unit_executor& run) {
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    send_bytes(comm, 0, TAG_HELLO, message_pack(worker_hello{rank, (int32_t)getpid(), host_name()}));
+void sweep_worker(MPI_Comm sched, MPI_Comm group, const unit_executor& run) {
+    int group_rank = 0, world_rank = 0;
+    MPI_Comm_rank(group, &group_rank);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    const bool leader = group_rank == 0;
+    const std::vector<worker_hello> ranks = group_hellos(group);
+    if (leader) send_bytes(sched, 0, TAG_HELLO, message_pack(ranks));
     for (;;) {
-        MPI_Status st;
-        wait_message(comm, 0, st, nullptr);
-        const std::string bytes = recv_bytes(comm, st);
-        if (st.MPI_TAG == TAG_STOP) return;
+        int tag = 0;
+        std::string bytes;
+        if (leader) {
+            MPI_Status st;
+            wait_message(sched, 0, st, nullptr);
+            bytes = recv_bytes(sched, st);
+            tag = st.MPI_TAG;
+        }
+        group_broadcast(group, tag, bytes);
+        if (tag == TAG_STOP) return;
         const auto unit = message_unpack<work_unit>(bytes);
         try {
             unit_result r = run(unit);
-            r.rank = rank;
-            send_bytes(comm, 0, TAG_RESULT, message_pack(r));
+            r.rank = world_rank;
+            if (leader) send_bytes(sched, 0, TAG_RESULT, message_pack(r));
         } catch (const std::exception& e) {
             spdlog::error("unit {} ({}) failed: {}", unit.unit, unit.item_id, e.what());
-            send_bytes(comm, 0, TAG_ERROR, message_pack(worker_error{unit.unit, rank, e.what()}));
-            return;
+            if (leader) {
+                send_bytes(sched, 0, TAG_ERROR,
+                           message_pack(worker_error{unit.unit, world_rank, e.what()}));
+                return;
+            }
+            // The same failure on the leader reaches the master, which ends the job; a failure
+            // of this rank alone leaves the leader waiting in a collective that only an abort ends.
+            std::this_thread::sleep_for(std::chrono::seconds(10));
+            std::fprintf(stderr, "kvsweep run: rank %d failed on item %s: %s; aborting the job\n",
+                         world_rank, unit.item_id.c_str(), e.what());
+            MPI_Abort(MPI_COMM_WORLD, 1);
         }
     }
 }
@@ -230,11 +302,5 @@ void sweep_worker(MPI_Comm comm, const unit_executor& run) {
 void mpi_idle_barrier(MPI_Comm comm) {
     MPI_Request req;
     MPI_Ibarrier(comm, &req);
-    idle_backoff backoff;
-    for (;;) {
-        int done = 0;
-        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-        if (done) return;
-        backoff.wait();
-    }
+    idle_wait(req);
 }

@@ -1,6 +1,9 @@
 // The master/worker loop of a sweep. Rank 0 hands out work units one at a time to whichever
 // worker asks (dynamic scheduling: generation lengths vary wildly), appends the records it gets
 // back to the journal (fsync'd) and shows progress. With one rank, rank 0 runs the units itself.
+// A worker is one rank or a tensor-parallel group (mpi_runner/collective_mpi.h tp_layout): its
+// leader talks to the master and broadcasts every message to the group, whose ranks all run
+// the unit; only the leader's result goes back.
 // Waiting is done with MPI_Iprobe/MPI_Test plus short sleeps: Open MPI's blocking calls spin and
 // would take a core from the workers.
 #pragma once
@@ -42,10 +45,13 @@ struct sweep_outcome {
 // still tell which rank died first when mpirun tears the job down.
 void sweep_install_signal_handlers(bool master);
 
-sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
+// `sched` holds the master (rank 0) and one rank per worker (its leader).
+sweep_outcome sweep_master(MPI_Comm sched, const std::vector<work_unit>& units,
                            int64_t total_records, journal_writer& journal,
                            const unit_executor& run_local, const sweep_options& options);
-void sweep_worker(MPI_Comm comm, const unit_executor& run);
+// Every rank of a worker calls this: `group` is the worker's ranks (MPI_COMM_SELF for one rank),
+// `sched` the master's communicator on the group's rank 0 (ignored elsewhere).
+void sweep_worker(MPI_Comm sched, MPI_Comm group, const unit_executor& run);
 
 // A barrier that sleeps instead of spinning (ranks that finish early wait here).
 void mpi_idle_barrier(MPI_Comm comm);

@@ -8,6 +8,8 @@
 
 #include "engine/chat_template.h"
 #include "engine/model_file.h"
+#include "engine/tp.h"
+#include "engine/weights.h"
 #include "engine/tokenizer.h"
 #include "mpi_runner/fork_decode.h"
 #include "mpi_runner/safety_judge_model.h"
@@ -18,12 +20,39 @@ config_registry sweep_registry() {
     config_registry r;
     r.tasks = task_names();
     r.methods = compressor_names();
+    r.chat_templates = chat_template_names();
     r.check_method = [](const method_spec& m) { compressor_create(m.name, m.params); };
     r.check_model = [](const model_spec& m) {
         if (!std::filesystem::exists(m.path))
             throw std::invalid_argument("model not found: " + m.path);
     };
+    r.check_tp = sweep_check_tp;
     return r;
+}
+
+void sweep_check_tp(const sweep_config& c) {
+    const std::string tp = std::to_string(c.tp);
+    for (size_t i = 0; i < c.models.size(); ++i) {
+        const model_spec& s = c.models[i];
+        const std::string what = "model " + s.name + " (models[" + std::to_string(i) + "])";
+        const model_config mc = model_file_open(s.path).config; // metadata only
+        tp_check(mc, c.tp, what);
+        // A column slice holds (n_heads / tp) * head_dim or hidden_dim / tp columns; when those
+        // do not fill whole Q8_0 blocks the engine keeps the slice in F32 and results would differ
+        // from tp = 1.
+        const weight_type w = weight_type_from_name(s.weights);
+        for (const int64_t cols : {(int64_t)mc.n_heads * mc.head_dim, (int64_t)mc.hidden_dim})
+            if (weight_type_fits(w, cols) != weight_type_fits(w, cols / c.tp))
+                throw std::invalid_argument(what + ": tp = " + tp + " splits " + std::to_string(cols) +
+                                            " columns into slices of " + std::to_string(cols / c.tp) +
+                                            ", which " + s.weights + " cannot hold (blocks of 32)");
+    }
+    for (size_t i = 0; i < c.methods.size(); ++i)
+        if (compressor_create(c.methods[i].name, c.methods[i].params)->needs().drops_prefill_rows)
+            throw std::invalid_argument(
+                "tp = " + tp + ": method " + c.methods[i].label + " (methods[" + std::to_string(i) +
+                "], " + c.methods[i].name + ") drops prompt rows inside the prefill, which the engine "
+                "does not support under tensor parallelism; run it in a job with parallel.tp = 1");
 }
 
 sweep_runtime sweep_runtime_init(const sweep_config& c, int rank) {
@@ -77,6 +106,7 @@ void ensure_model(sweep_runtime& rt, int32_t index) {
     const model_spec& s = rt.config->models[index];
     load_options lo;
     lo.weights = weight_type_from_name(s.weights);
+    lo.tp = rt.tp;
     const auto t0 = std::chrono::steady_clock::now();
     rt.loaded = model_load(s.path, lo);
     rt.model_index = index;
@@ -98,7 +128,7 @@ unit_result sweep_run_unit(sweep_runtime& rt, const work_unit& unit) {
     const auto t_unit = std::chrono::steady_clock::now();
     const sweep_config& c = *rt.config;
     ensure_model(rt, unit.model);
-    if (!c.judge_model.empty() && !rt.judge) {
+    if (rt.leader && !c.judge_model.empty() && !rt.judge) {
         try {
             rt.judge = safety_judge_model_install(c.judge_model, c.judge_weights);
         } catch (const std::exception& e) {
@@ -128,6 +158,7 @@ unit_result sweep_run_unit(sweep_runtime& rt, const work_unit& unit) {
     req.stop = gen.stop;
     req.stop.insert(req.stop.end(), c.stop.begin(), c.stop.end());
     req.kl = c.fidelity_kl;
+    req.tp = rt.tp;
 
     // FullKV is always decoded (fork 0): it is the fidelity reference even when its own record
     // is already in the journal.
@@ -151,6 +182,7 @@ unit_result sweep_run_unit(sweep_runtime& rt, const work_unit& unit) {
     unit_result out;
     out.unit = unit.unit;
     out.rank = rt.rank;
+    if (!rt.leader) return out;
     for (const auto& r : res) out.generated_tokens += (int64_t)r.tokens.size();
     for (int32_t p : unit.points) {
         const size_t f = (size_t)(std::find(run_points.begin(), run_points.end(), p) - run_points.begin());

@@ -18,7 +18,7 @@ mpi() { # mpi NRANKS ARGS...
     "$MPIEXEC" "${PREFLAGS[@]}" -np "$n" "$@"
 }
 
-compare_runs() { /usr/bin/python3 "$HERE/compare_runs.py" "$1" "$2"; }
+compare_runs() { /usr/bin/python3 "$HERE/compare_runs.py" "$@"; } # A B [--kl-rel-tol X]
 
 fail() {
     echo "FAIL: $*" >&2

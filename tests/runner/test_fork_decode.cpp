@@ -2,8 +2,10 @@
 // stories260K model (GQA: 8 query heads, 4 KV heads) with every registered method.
 #include <gtest/gtest.h>
 
+#include "engine/chat_template.h"
 #include "engine/tokenizer.h"
 #include "mpi_runner/fork_decode.h"
+#include "mpi_runner/sweep_item.h"
 
 namespace {
 
@@ -112,4 +114,45 @@ TEST(ForkDecode, Helpers) {
     // KL([1/2, 1/2] || [1/4, 3/4]) = 0.5 ln 2 + 0.5 ln(2/3)
     EXPECT_NEAR(kl_divergence(p, q, 2), 0.5 * std::log(2.0) + 0.5 * std::log(2.0 / 3.0), 1e-6);
     EXPECT_NEAR(kl_divergence(p, p, 2), 0.0, 1e-12);
+}
+
+// parallel.tp against the real registry on stories260K (4 KV heads, q_dim 64, hidden_dim 172),
+// and the engine's chat template names.
+TEST(SweepRegistry, TensorParallelChecksAndChatTemplates) {
+    auto config = [](int tp, const std::string& method, const std::string& weights) {
+        return nlohmann::json{
+            {"name", "t"},
+            {"models", {{{"name", "s"}, {"path", "data/models/stories260K.gguf"},
+                         {"chat_template", "llama3-nodate"}, {"weights", weights}}}},
+            {"tasks", {{{"name", "synth_recall"}}}},
+            {"methods", {{{"name", method}}}},
+            {"ratios", {0.5}},
+            {"parallel", {{"tp", tp}}}};
+    };
+    auto error = [&](int tp, const std::string& method, const std::string& weights) {
+        try {
+            config_parse(config(tp, method, weights), "c.json", sweep_registry());
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    EXPECT_EQ(error(2, "snapkv", "f32"), "");
+    EXPECT_EQ(error(4, "snapkv", "f32"), "");
+    EXPECT_EQ(error(2, "snapkv", "q8_0"), ""); // 64 columns -> slices of 32: whole blocks
+    EXPECT_EQ(error(3, "snapkv", "f32"),
+              "c.json: parallel.tp: model s (models[0]): tp = 3 must divide n_kv_heads = 4 (a GQA "
+              "group never splits across ranks)");
+    EXPECT_EQ(error(4, "snapkv", "q8_0"),
+              "c.json: parallel.tp: model s (models[0]): tp = 4 splits 64 columns into slices of "
+              "16, which q8_0 cannot hold (blocks of 32)");
+    EXPECT_NE(error(2, "pyramidinfer", "f32").find("c.json: parallel.tp: tp = 2: method pyramidinfer "
+                                                   "(methods[0], pyramidinfer) drops prompt rows"),
+              std::string::npos);
+    EXPECT_EQ(error(1, "pyramidinfer", "f32"), "");
+    for (const std::string& name : chat_template_names()) {
+        nlohmann::json j = config(1, "snapkv", "f32");
+        j["models"][0]["chat_template"] = name;
+        EXPECT_EQ(config_parse(j, "c.json", sweep_registry()).models[0].chat_template, name);
+    }
 }

@@ -20,6 +20,7 @@ config_registry test_registry() {
     config_registry r;
     r.tasks = {"synth_recall", "gsm8k"};
     r.methods = {"fullkv", "snapkv", "h2o"};
+    r.chat_templates = {"plain", "mistral"};
     return r;
 }
 
@@ -95,6 +96,41 @@ TEST(RunConfig, ErrorsNameTheField) {
     EXPECT_NE(parse_error(j).find("tasks[0].shots: expected an integer"), std::string::npos);
 }
 
+TEST(RunConfig, ChatTemplatesComeFromTheRegistry) {
+    json j = minimal_config();
+    j["models"][0]["chat_template"] = "mistral";
+    EXPECT_EQ(config_parse(j, "c.json", test_registry()).models[0].chat_template, "mistral");
+    j["models"][0]["chat_template"] = "llama2";
+    EXPECT_EQ(parse_error(j), "c.json: models[0].chat_template: unknown chat template \"llama2\" "
+                              "(valid: auto, plain, mistral)");
+}
+
+TEST(RunConfig, TensorParallelSizeIsCheckedByTheRegistry) {
+    json j = minimal_config();
+    EXPECT_EQ(config_parse(j, "c.json", test_registry()).tp, 1);
+    j["parallel"] = {{"tp", 0}};
+    EXPECT_EQ(parse_error(j), "c.json: parallel.tp: must be >= 1 (ranks per worker group), got 0");
+    // tp > 1 goes to the registry's check (the models and methods are parsed by then); tp = 1 not.
+    config_registry reg = test_registry();
+    std::vector<int32_t> seen;
+    reg.check_tp = [&seen](const sweep_config& c) {
+        seen.push_back(c.tp);
+        if (c.methods[0].name == "snapkv") throw std::invalid_argument("method snapkv cannot split");
+    };
+    j["parallel"] = {{"tp", 1}};
+    config_parse(j, "c.json", reg);
+    j["parallel"] = {{"tp", 2}};
+    try {
+        config_parse(j, "c.json", reg);
+        ADD_FAILURE() << "no error";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_STREQ(e.what(), "c.json: parallel.tp: method snapkv cannot split");
+    }
+    j["methods"][0]["name"] = "h2o";
+    EXPECT_EQ(config_parse(j, "c.json", reg).tp, 2);
+    EXPECT_EQ(seen, (std::vector<int32_t>{2, 2}));
+}
+
 TEST(RunConfig, JsonSyntaxErrorNamesLine) {
     const std::string dir = temp_dir("syntax");
     std::ofstream(dir + "/c.json") << "{\n\"name\": \"x\",\n\"models\": [,]\n}\n";
@@ -136,7 +172,7 @@ TEST(Journal, TornTailIsDroppedAndTruncated) {
     const std::string dir = temp_dir("journal");
     const std::string path = dir + "/journal.jsonl";
     {
-        journal_writer w(path, 0);
+        journal_writer w(path);
         w.append({make_record("fullkv", 1.0, 0, 1, 1).dump(), make_record("snapkv", 0.5, 0, 0, 0.5).dump()});
     }
     const auto good_size = (int64_t)fs::file_size(path);
@@ -146,9 +182,20 @@ TEST(Journal, TornTailIsDroppedAndTruncated) {
     EXPECT_EQ(c.records.size(), 2u);
     EXPECT_EQ(c.valid_bytes, good_size);
     {
-        journal_writer w(path, c.valid_bytes);
+        journal_writer w(path);
+        w.truncate(c.valid_bytes);
         w.append({make_record("snapkv", 0.9, 0, 1, 0.9).dump()});
+        // One writer at a time: a second one is refused while this one holds the journal.
+        try {
+            journal_writer second(path);
+            ADD_FAILURE() << "a second writer got the lock";
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find(path + ": another kvsweep run is writing"),
+                      std::string::npos)
+                << e.what();
+        }
     }
+    journal_writer after(path); // released with its writer
     c = journal_read(path);
     EXPECT_FALSE(c.torn_tail);
     EXPECT_EQ(c.records.size(), 3u);
