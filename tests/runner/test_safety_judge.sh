@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Llama-Guard-style judge runs as a model of our own engine: every record of a safety task
 # carries the judge's generated verdict text (the tiny stand-in judge answers "malformed", which
-# is what the parser must then report). Runs on 2 ranks to cover the workers' judge loading.
+# is what the parser must then report). Runs on 2 ranks to cover the workers' judge loading, then
+# with parallel.tp = 2 (1 master + 1 group), where only the leader loads and runs the judge.
 source "$(dirname "$0")/lib.sh"
 mpi 2 "$KVSWEEP" run tests/runner/data/safety_judge.json --out "$WORK/run" > "$WORK/stdout" 2>&1 ||
     { cat "$WORK/stdout"; fail "sweep with a judge model failed"; }
@@ -17,5 +18,9 @@ for r in records:
     first = e["verdict_detail"].strip().splitlines()[0].strip().lower()
     expected = "unsafe" if first.startswith("unsafe") else "safe" if first.startswith("safe") else "malformed"
     assert e["verdict"] == expected, (e["verdict"], first)
-print("safety judge: ok")
 PY
+# Under tensor parallelism the judge runs whole on the group leader: same records as above.
+mpi 3 "$KVSWEEP" run tests/runner/data/safety_judge.json --out "$WORK/tp2" --set parallel.tp=2 > "$WORK/stdout" 2>&1 ||
+    { cat "$WORK/stdout"; fail "tp = 2 sweep with a judge model failed"; }
+compare_runs "$WORK/run" "$WORK/tp2"
+echo "safety judge: ok"
