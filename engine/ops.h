@@ -44,9 +44,10 @@ float dot_f32(const float* a, const float* b, int64_t n); // fixed summation ord
 void axpy_f32(float a, const float* x, float* y, int64_t n); // y += a * x
 float silu(float x);
 
-// ---- batched matrix-vector kernels -----------------------------------------------------------------
+// ---- batched matrix-vector kernels (ops_matvec.cpp) ------------------------------------------------
 // y[b][r] = sum_k W[r][k] * x[b][k] for b < nb and rows r in [r0, r1). W is [rows][cols] row-major;
-// x is [nb][ldx], y is [nb][ldy]. Each (r, b) dot product uses the same summation order whatever nb.
+// x is [nb][ldx], y is [nb][ldy]. Each (r, b) dot product uses the same summation order whatever nb
+// and the row range, and BF16 / Q8_0 give bitwise the F32 result on the dequantized weights.
 
 void matvec_f32(const float* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                 int64_t ldy, int64_t r0, int64_t r1);

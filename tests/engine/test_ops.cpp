@@ -69,8 +69,8 @@ TEST(ops, q8_0_matches_ggml_definition) {
 }
 
 TEST(ops, matvec_f32_matches_reference) {
-    for (shape s : {shape{1, 8}, shape{7, 100}, shape{37, 64}, shape{16, 13}}) {
-        for (int nb : {1, 2, 3, 4, 5, 9}) {
+    for (shape s : {shape{1, 8}, shape{7, 100}, shape{37, 64}, shape{16, 13}, shape{5, 2085}}) {
+        for (int nb : {1, 2, 3, 4, 5, 9, 16}) {
             const std::vector<float> w = random_vec(s.rows * s.cols, 1), x = random_vec(nb * s.cols, 2);
             std::vector<float> y(nb * s.rows), ref(nb * s.rows);
             matvec_f32(w.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
@@ -81,8 +81,8 @@ TEST(ops, matvec_f32_matches_reference) {
 }
 
 TEST(ops, matvec_bf16_matches_reference) {
-    for (shape s : {shape{5, 8}, shape{9, 70}, shape{33, 128}}) {
-        for (int nb : {1, 3, 4, 6}) {
+    for (shape s : {shape{5, 8}, shape{9, 70}, shape{33, 128}, shape{4, 2085}}) {
+        for (int nb : {1, 3, 4, 6, 16}) {
             const std::vector<float> wf = random_vec(s.rows * s.cols, 3), x = random_vec(nb * s.cols, 4);
             std::vector<uint16_t> w(wf.size());
             convert_row_bf16(wf.data(), (int64_t)wf.size(), w.data());
@@ -95,8 +95,8 @@ TEST(ops, matvec_bf16_matches_reference) {
 }
 
 TEST(ops, matvec_q8_0_matches_reference) {
-    for (shape s : {shape{3, 32}, shape{11, 96}, shape{40, 256}}) {
-        for (int nb : {1, 2, 4, 7}) {
+    for (shape s : {shape{3, 32}, shape{11, 96}, shape{40, 256}, shape{4, 2080}}) {
+        for (int nb : {1, 2, 3, 4, 7, 16}) {
             const std::vector<float> wf = random_vec(s.rows * s.cols, 5), x = random_vec(nb * s.cols, 6);
             std::vector<int8_t> q(wf.size());
             std::vector<uint16_t> d(wf.size() / 32);
@@ -110,32 +110,52 @@ TEST(ops, matvec_q8_0_matches_reference) {
     }
 }
 
-// The same (row, vector) result whatever the batch size, the companions and the row range.
+// The same (row, vector) result whatever the batch size (up to 4 vectors stay in registers, more
+// go through column panels), the companions and the row range; and BF16 / Q8_0 give bitwise the
+// F32 kernel's result on their dequantized weights.
 TEST(ops, matvec_is_batch_invariant) {
-    const int64_t rows = 23, cols = 96;
-    const int nb = 6;
-    const std::vector<float> w = random_vec(rows * cols, 7), x = random_vec(nb * cols, 8);
-    std::vector<int8_t> q(w.size());
-    std::vector<uint16_t> d(w.size() / 32), wb(w.size());
-    for (int64_t r = 0; r < rows; ++r) quantize_row_q8_0(w.data() + r * cols, cols, q.data() + r * cols, d.data() + r * 3);
-    convert_row_bf16(w.data(), (int64_t)w.size(), wb.data());
-    auto run = [&](int kind, const float* xs, int n, int64_t r0, int64_t r1) {
-        std::vector<float> y(n * rows, 0.0f);
-        if (kind == 0) matvec_f32(w.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
-        if (kind == 1) matvec_bf16(wb.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
-        if (kind == 2) matvec_q8_0(q.data(), d.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
-        return y;
-    };
-    for (int kind = 0; kind < 3; ++kind) {
-        const std::vector<float> all = run(kind, x.data(), nb, 0, rows);
-        for (int b = 0; b < nb; ++b) {
-            const std::vector<float> one = run(kind, x.data() + b * cols, 1, 0, rows);
-            EXPECT_EQ(0, std::memcmp(one.data(), all.data() + b * rows, rows * sizeof(float))) << kind << " " << b;
-            // Odd row ranges change the tiling but not the result.
-            std::vector<float> split = run(kind, x.data() + b * cols, 1, 0, 5);
-            const std::vector<float> rest = run(kind, x.data() + b * cols, 1, 5, rows);
-            std::copy(rest.begin() + 5, rest.end(), split.begin() + 5);
-            EXPECT_EQ(0, std::memcmp(split.data(), one.data(), rows * sizeof(float))) << kind << " " << b;
+    const int64_t rows = 23;
+    const int nb = 17;
+    for (int64_t cols : {96, 1131, 2080}) { // 1131: F32 / BF16 tails; 2080: several panels
+        const bool q8 = cols % Q8_0_BLOCK == 0;
+        const std::vector<float> w = random_vec(rows * cols, 7), x = random_vec(nb * cols, 8);
+        std::vector<int8_t> q(w.size());
+        std::vector<uint16_t> d(w.size() / Q8_0_BLOCK), wb(w.size());
+        std::vector<float> wq(w.size()), wbf(w.size());
+        convert_row_bf16(w.data(), (int64_t)w.size(), wb.data());
+        dequantize_row_bf16(wb.data(), (int64_t)wb.size(), wbf.data());
+        if (q8) {
+            const int64_t blocks = cols / Q8_0_BLOCK;
+            for (int64_t r = 0; r < rows; ++r) {
+                quantize_row_q8_0(w.data() + r * cols, cols, q.data() + r * cols, d.data() + r * blocks);
+                dequantize_row_q8_0(q.data() + r * cols, d.data() + r * blocks, cols, wq.data() + r * cols);
+            }
+        }
+        auto run = [&](int kind, const float* xs, int n, int64_t r0, int64_t r1) {
+            std::vector<float> y(n * rows, 0.0f);
+            if (kind == 0) matvec_f32(w.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+            if (kind == 1) matvec_bf16(wb.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+            if (kind == 2) matvec_q8_0(q.data(), d.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+            if (kind == 3) matvec_f32(wbf.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+            if (kind == 4) matvec_f32(wq.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+            return y;
+        };
+        for (int kind = 0; kind < (q8 ? 3 : 2); ++kind) {
+            const std::vector<float> all = run(kind, x.data(), nb, 0, rows);
+            EXPECT_EQ(all, run(kind + 2 * (kind > 0), x.data(), nb, 0, rows)) << kind << " vs dequantized, cols " << cols;
+            for (int n : {1, 3, 4, 5, 9}) {
+                const std::vector<float> some = run(kind, x.data(), n, 0, rows);
+                EXPECT_EQ(0, std::memcmp(some.data(), all.data(), n * rows * sizeof(float))) << kind << " " << n << " " << cols;
+            }
+            for (int b = 0; b < nb; b += 4) {
+                const std::vector<float> one = run(kind, x.data() + b * cols, 1, 0, rows);
+                EXPECT_EQ(0, std::memcmp(one.data(), all.data() + b * rows, rows * sizeof(float))) << kind << " " << b;
+                // Odd row ranges change the tiling but not the result.
+                std::vector<float> split = run(kind, x.data() + b * cols, 1, 0, 5);
+                const std::vector<float> rest = run(kind, x.data() + b * cols, 1, 5, rows);
+                std::copy(rest.begin() + 5, rest.end(), split.begin() + 5);
+                EXPECT_EQ(0, std::memcmp(split.data(), one.data(), rows * sizeof(float))) << kind << " " << b;
+            }
         }
     }
 }
