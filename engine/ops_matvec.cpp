@@ -75,20 +75,37 @@ inline void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[
 #pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) acc[i][b] = acc_out[i][b];
     auto step = [&](int64_t k, const __m256(&d)[R]) {
-        // The empty asm statements pin weights and inputs in registers: GCC would otherwise fold
-        // their loads into every FMA that uses them, and the loads would bound the loop.
-        __m256 wv[R];
+        // The operand used more often is loaded first and kept (rows: weights, else inputs); the
+        // empty asm statements pin loads in registers, or GCC folds them into every FMA that uses
+        // them and the loads, not the FMAs, bound the loop.
+        if constexpr (R <= NB) {
+            __m256 wv[R];
 #pragma GCC unroll 8
-        for (int i = 0; i < R; ++i) {
-            wv[i] = M::at(w[i], k, d[i]);
-            __asm__("" : "+x"(wv[i]));
-        }
+            for (int i = 0; i < R; ++i) {
+                wv[i] = M::at(w[i], k, d[i]);
+                __asm__("" : "+x"(wv[i]));
+            }
 #pragma GCC unroll 8
-        for (int b = 0; b < NB; ++b) {
-            __m256 xv = _mm256_loadu_ps(x[b] + k);
-            __asm__("" : "+x"(xv));
+            for (int b = 0; b < NB; ++b) {
+                __m256 xv = _mm256_loadu_ps(x[b] + k);
+                __asm__("" : "+x"(xv));
 #pragma GCC unroll 8
-            for (int i = 0; i < R; ++i) acc[i][b] = _mm256_fmadd_ps(wv[i], xv, acc[i][b]);
+                for (int i = 0; i < R; ++i) acc[i][b] = _mm256_fmadd_ps(wv[i], xv, acc[i][b]);
+            }
+        } else {
+            __m256 xv[NB];
+#pragma GCC unroll 8
+            for (int b = 0; b < NB; ++b) {
+                xv[b] = _mm256_loadu_ps(x[b] + k);
+                __asm__("" : "+x"(xv[b]));
+            }
+#pragma GCC unroll 8
+            for (int i = 0; i < R; ++i) {
+                __m256 wv = M::at(w[i], k, d[i]);
+                __asm__("" : "+x"(wv));
+#pragma GCC unroll 8
+                for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
+            }
         }
     };
     auto scales = [&](int64_t k, __m256(&d)[R]) {
@@ -185,7 +202,7 @@ void matvec_direct(const M& m, const float* x, int64_t ldx, float* y, int64_t ld
 // weights (converted to floats once for BF16 / Q8_0) stay in L1 for every group of 4 vectors, and
 // so are read from memory once per call; accumulators wait in `acc` between blocks.
 constexpr int64_t panel_cols = 1024;
-constexpr int panel_rows = 3;
+constexpr int panel_rows = 3, panel_group = 4;
 
 template <typename M>
 void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, int64_t ldy, int64_t r0, int64_t r1) {
@@ -213,8 +230,8 @@ void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, in
                     w[i] = panel[i];
                 }
             }
-            for (int b0 = 0; b0 < nb; b0 += 4)
-                with_count(std::min(4, nb - b0), [&](auto group) {
+            for (int b0 = 0; b0 < nb; b0 += panel_group)
+                with_count(std::min(panel_group, nb - b0), [&](auto group) {
                     constexpr int NB = decltype(group)::value;
                     const float* xb[NB];
                     __m256 a[R][NB];
