@@ -171,7 +171,7 @@ void attention_output_and_ffn(const model& m, const layer_weights& L, const floa
     project(L.w_gate, xb.data(), n, gate.data(), decode);
     project(L.w_up, xb.data(), n, up.data(), decode);
     parallel_for(n, 20 * c.hidden_dim, [&](int64_t a, int64_t b) {
-        for (int64_t i = a * c.hidden_dim; i < b * c.hidden_dim; ++i) gate[i] = silu(gate[i]) * up[i];
+        swiglu(gate.data() + a * c.hidden_dim, up.data() + a * c.hidden_dim, (b - a) * c.hidden_dim);
     });
     project(L.w_down, gate.data(), n, tmp.data(), decode);
     tp_sum(m, tmp.data(), n * c.dim);

@@ -206,13 +206,37 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
 void softmax_inplace(float* x, int64_t n) {
     float mx = x[0];
     for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; ++i) {
-        x[i] = std::exp(x[i] - mx);
-        sum += x[i];
+    const __m256 m = _mm256_set1_ps(mx);
+    __m256 sum = _mm256_setzero_ps();
+    auto exp_add = [&](float* p) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(p), m));
+        sum = _mm256_add_ps(sum, e);
+        _mm256_storeu_ps(p, e);
+    };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) exp_add(x + i);
+    if (i < n) { // through a copy padded with -inf (exp gives 0): the same arithmetic
+        alignas(32) float tail[8];
+        std::fill(tail, tail + 8, -INFINITY);
+        std::copy(x + i, x + n, tail);
+        exp_add(tail);
+        std::copy(tail, tail + (n - i), x + i);
     }
-    const float inv = 1.0f / sum;
-    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+    const float inv = 1.0f / hsum8(sum);
+    for (i = 0; i < n; ++i) x[i] *= inv;
 }
 
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
+void swiglu(float* gate, const float* up, int64_t n) {
+    auto f = [](__m256 g, __m256 u) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+    };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(gate + i, f(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i == n) return;
+    alignas(32) float g[8] = {}, u[8] = {}; // the tail through padded copies: same arithmetic
+    std::copy(gate + i, gate + n, g);
+    std::copy(up + i, up + n, u);
+    _mm256_store_ps(g, f(_mm256_load_ps(g), _mm256_load_ps(u)));
+    std::copy(g, g + (n - i), gate + i);
+}

@@ -42,7 +42,7 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
 void softmax_inplace(float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n); // fixed summation order
 void axpy_f32(float a, const float* x, float* y, int64_t n); // y += a * x
-float silu(float x);
+void swiglu(float* gate, const float* up, int64_t n); // gate = silu(gate) * up, elementwise
 
 // ---- batched matrix-vector kernels (ops_matvec.cpp) ------------------------------------------------
 // y[b][r] = sum_k W[r][k] * x[b][k] for b < nb and rows r in [r0, r1). W is [rows][cols] row-major;

@@ -2,6 +2,7 @@
 // conversions against hand-computed values, and batch invariance at the kernel level.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -180,6 +181,28 @@ TEST(ops, rmsnorm_and_softmax) {
     softmax_inplace(p.data(), 3);
     const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
     EXPECT_NEAR(p[2], std::exp(3.0) / z, 1e-6);
+}
+
+// The AVX2 exponential against libm: softmax rows of every tail length, and SwiGLU.
+TEST(ops, softmax_and_swiglu_match_libm) {
+    for (int64_t n : {1, 3, 8, 13, 100}) {
+        std::vector<float> x = random_vec(n, 9);
+        for (float& v : x) v *= 40.0f;
+        std::vector<double> want(n);
+        const float mx = *std::max_element(x.begin(), x.end());
+        double z = 0.0;
+        for (int64_t i = 0; i < n; ++i) z += want[i] = std::exp((double)x[i] - mx);
+        softmax_inplace(x.data(), n);
+        for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(x[i], want[i] / z, 2e-6 * want[i] / z + 1e-30) << n << " " << i;
+    }
+    std::vector<float> gate = random_vec(13, 10), up = random_vec(13, 11);
+    for (float& g : gate) g *= 30.0f;
+    std::vector<float> out = gate;
+    swiglu(out.data(), up.data(), 13);
+    for (int i = 0; i < 13; ++i) {
+        const double want = gate[i] / (1.0 + std::exp(-(double)gate[i])) * up[i];
+        EXPECT_NEAR(out[i], want, 2e-6 * std::fabs(want) + 1e-30) << i;
+    }
 }
 
 TEST(ops, parallel_for_nested_and_concurrent_calls) {
