@@ -18,8 +18,13 @@
 
 namespace {
 
+void prefetch_bytes(const void* p, int64_t n) {
+    for (int64_t i = 0; i < n; i += 64) _mm_prefetch((const char*)p + i, _MM_HINT_T0);
+}
+
 // Weight formats. row(r) is a handle on row r; scale(h, k) the Q8_0 block scale in effect at
-// column k (a dummy the compiler drops for the others); at(h, k, d) weights k..k+8 as floats.
+// column k (a dummy the compiler drops for the others); at(h, k, d) weights k..k+8 as floats;
+// prefetch(h, k0, n) asks for the bytes of columns [k0, k0 + n) (converted formats only).
 struct f32_matrix {
     const float* w;
     int64_t cols;
@@ -41,6 +46,7 @@ struct bf16_matrix {
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
     }
     static float scalar(row_t h, int64_t k) { return bf16_to_fp32(h[k]); }
+    static void prefetch(row_t h, int64_t k0, int64_t n) { prefetch_bytes(h + k0, n * 2); }
 };
 
 struct q8_0_matrix {
@@ -60,7 +66,22 @@ struct q8_0_matrix {
         return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
     }
     static float scalar(row_t h, int64_t k) { return fp16_to_fp32(h.d[k / Q8_0_BLOCK]) * (float)h.q[k]; }
+    static void prefetch(row_t h, int64_t k0, int64_t n) {
+        prefetch_bytes(h.q + k0, n);
+        prefetch_bytes(h.d + k0 / Q8_0_BLOCK, n / Q8_0_BLOCK * 2);
+    }
 };
+
+// out[0, n) = columns [k0, k0 + n) of a row as floats; k0 a multiple of 32, n of 8.
+template <typename M>
+void convert(typename M::row_t h, int64_t k0, int64_t n, float* out) {
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        const __m256 d = M::scale(h, k0 + k);
+        for (int c = 0; c < 32; c += 8) _mm256_storeu_ps(out + k + c, M::at(h, k0 + k + c, d));
+    }
+    for (; k < n; k += 8) _mm256_storeu_ps(out + k, M::at(h, k0 + k, M::scale(h, k0 + k)));
+}
 
 // acc[i][b] advances over columns [k0, k1) (k1 - k0 a multiple of 8, k0 one of 32) of rows w[i]
 // and vectors x[b]. Steps of 32 fetch each Q8_0 scale once. The accumulators are copied to a local
@@ -222,16 +243,25 @@ void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, in
                 if constexpr (is_f32) {
                     w[i] = src[i] + k0;
                 } else {
-                    for (int64_t k = 0; k < n; k += 32) {
-                        const __m256 d = M::scale(src[i], k0 + k);
-                        for (int64_t c = k; c < std::min(n, k + 32); c += 8)
-                            _mm256_store_ps(panel[i] + c, M::at(src[i], k0 + c, d));
-                    }
+                    convert<M>(src[i], k0, n, panel[i]);
                     w[i] = panel[i];
                 }
             }
+            const int groups = (nb + panel_group - 1) / panel_group;
             for (int b0 = 0; b0 < nb; b0 += panel_group)
                 with_count(std::min(panel_group, nb - b0), [&](auto group) {
+                    // A part of the next panel before each group: the bursty reads of converting a
+                    // panel at once leave the hardware prefetchers behind. (F32 rows are read by the
+                    // first group's FMAs, which it slows down.)
+                    if constexpr (!is_f32) {
+                        const int64_t part = panel_cols / groups / 32 * 32, p0 = b0 / panel_group * part;
+                        for (int i = 0; i < R; ++i) {
+                            if (k0 + panel_cols + p0 < cols8)
+                                M::prefetch(src[i], k0 + panel_cols + p0, std::min(part, cols8 - k0 - panel_cols - p0));
+                            else if (rows[i] + 1 < r1 && p0 < cols8)
+                                M::prefetch(m.row(rows[i] + 1), p0, std::min(part, cols8 - p0));
+                        }
+                    }
                     constexpr int NB = decltype(group)::value;
                     const float* xb[NB];
                     __m256 a[R][NB];
@@ -258,13 +288,9 @@ void matvec(const M& m, const float* x, int64_t ldx, int nb, float* y, int64_t l
 
 template <typename M>
 void dequantize_row(const M& m, int64_t n, float* out) {
-    const typename M::row_t h = m.row(0);
-    int64_t k = 0;
-    for (; k + 32 <= n; k += 32) {
-        const __m256 d = M::scale(h, k);
-        for (int c = 0; c < 32; c += 8) _mm256_storeu_ps(out + k + c, M::at(h, k + c, d));
-    }
-    for (; k < n; ++k) out[k] = M::scalar(h, k);
+    const int64_t n8 = n & ~int64_t{7};
+    convert<M>(m.row(0), 0, n8, out);
+    for (int64_t k = n8; k < n; ++k) out[k] = M::scalar(m.row(0), k);
 }
 
 } // namespace
