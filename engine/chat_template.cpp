@@ -134,6 +134,18 @@ segments apply_mistral(const task_prompt& p) {
     return out;
 }
 
+// DeepSeek-R1-Distill: the system text right after BOS, one user turn, and the generation prompt
+// opens the thinking block (the template of the released tokenizer_config.json).
+segments apply_deepseek_r1(const task_prompt& p) {
+    segments out;
+    append(out, p.system);
+    add_template(out, "<｜User｜>");
+    append(out, p.user);
+    add_template(out, "<｜Assistant｜><think>\n");
+    add_assistant_prefix(out, p);
+    return out;
+}
+
 segments apply_plain(const task_prompt& p) {
     segments out = p.system;
     // A blank line between system and user text, unless the system text already ends a line:
@@ -153,7 +165,7 @@ segments apply_plain(const task_prompt& p) {
 
 const std::vector<std::string>& chat_template_names() {
     static const std::vector<std::string> names = {"llama3", "llama3-nodate", "llama2", "mistral",
-                                                   "plain"};
+                                                   "deepseek-r1", "plain"};
     return names;
 }
 
@@ -162,6 +174,7 @@ std::vector<text_segment> chat_apply(const std::string& template_name, const tas
     if (template_name == "llama3-nodate") return apply_llama3(prompt, false);
     if (template_name == "llama2") return apply_llama2(prompt);
     if (template_name == "mistral") return apply_mistral(prompt);
+    if (template_name == "deepseek-r1") return apply_deepseek_r1(prompt);
     if (template_name == "plain") return apply_plain(prompt);
     std::string valid;
     for (const std::string& n : chat_template_names())

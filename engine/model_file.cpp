@@ -162,11 +162,15 @@ void model_file_validate(const model_file& mf) {
 std::string
 model_file_guess_chat_template(const std::string& template_text,
                                const std::function<bool(const std::string&)>& has_token) {
-    if (template_text.find("<|start_header_id|>") != std::string::npos ||
-        has_token("<|start_header_id|>")) {
-        return "llama3";
-    }
-    if (template_text.find("[INST]") != std::string::npos || has_token("[INST]")) return "llama2";
+    const auto mentions = [&](const std::string& marker) {
+        return template_text.find(marker) != std::string::npos || has_token(marker);
+    };
+    // R1-Distill-Llama keeps Llama 3's vocabulary, header tokens included: test it first.
+    if (mentions("<｜Assistant｜>")) return "deepseek-r1";
+    if (mentions("<|start_header_id|>")) return "llama3";
+    // Both wrap turns in [INST]; only Llama-2-chat puts the system prompt in <<SYS>>.
+    if (template_text.find("<<SYS>>") != std::string::npos) return "llama2";
+    if (mentions("[INST]")) return "mistral";
     return "plain";
 }
 

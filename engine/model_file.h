@@ -61,7 +61,8 @@ std::vector<expected_tensor> model_file_expected_tensors(const model_config& c);
 void model_file_validate(const model_file& mf);
 
 // Best guess of the chat format from the file's chat template text (may be empty) and whether
-// the vocabulary has a given token: "llama3" (<|start_header_id|>), "llama2" ([INST]) or "plain".
+// the vocabulary has a given token: "deepseek-r1" (<｜Assistant｜>), "llama3"
+// (<|start_header_id|>), "llama2" (<<SYS>>), "mistral" ([INST]) or "plain".
 std::string model_file_guess_chat_template(const std::string& template_text,
                                            const std::function<bool(const std::string&)>& has_token);
 

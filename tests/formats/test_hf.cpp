@@ -184,7 +184,19 @@ TEST(hf, gzipped_tokenizer_and_llama3_guess) {
                  {dir / "m", "tokenizer has 259 tokens, more than vocab_size = 200"});
 }
 
-TEST(hf, mistral_guesses_llama2_template) {
+TEST(model_file, chat_template_guess_order) {
+    const auto no_tokens = [](const std::string&) { return false; };
+    const auto r1_vocab = [](const std::string& t) {
+        return t == "<｜Assistant｜>" || t == "<|start_header_id|>";
+    };
+    EXPECT_EQ(model_file_guess_chat_template("", r1_vocab), "deepseek-r1");
+    EXPECT_EQ(model_file_guess_chat_template("{{'<|start_header_id|>'}}", no_tokens), "llama3");
+    EXPECT_EQ(model_file_guess_chat_template("[INST] <<SYS>>\n{{ system }}", no_tokens), "llama2");
+    EXPECT_EQ(model_file_guess_chat_template("{{ '[INST] ' + content }}", no_tokens), "mistral");
+    EXPECT_EQ(model_file_guess_chat_template("", no_tokens), "plain");
+}
+
+TEST(hf, mistral_guesses_mistral_template) {
     scratch_dir dir;
     make_random_hf_model(dir / "m", "--seed 8");
     nlohmann::json cfg = nlohmann::json::parse(read_bytes(dir / "m/config.json"));
@@ -194,5 +206,5 @@ TEST(hf, mistral_guesses_llama2_template) {
     model_file mf = model_file_open(dir / "m");
     EXPECT_EQ(mf.config.arch, "mistral");
     EXPECT_TRUE(mf.config.rope_scaling.type.empty());
-    EXPECT_EQ(mf.chat_template_name, "llama2");
+    EXPECT_EQ(mf.chat_template_name, "mistral");
 }

@@ -112,6 +112,13 @@ TEST(chat_template, llama2_and_mistral_layouts) {
               (std::vector<int32_t>{22557}));
 }
 
+TEST(chat_template, deepseek_r1_layout) {
+    const task_prompt p = sample_prompt();
+    EXPECT_EQ(joined(chat_apply("deepseek-r1", p)),
+              "  You are a careful solver.\n<｜User｜>\nQ: 1+1?\nA: 2\n\nQ: 2+3?\nA:"
+              "<｜Assistant｜><think>\n");
+}
+
 TEST(chat_template, plain_is_the_concatenation) {
     const task_prompt p = sample_prompt();
     const std::vector<text_segment> segs = chat_apply("plain", p);
