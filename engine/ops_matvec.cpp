@@ -96,9 +96,10 @@ inline void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[
 #pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) acc[i][b] = acc_out[i][b];
     auto step = [&](int64_t k, const __m256(&d)[R]) {
-        // The operand used more often is loaded first and kept (rows: weights, else inputs); the
-        // empty asm statements pin loads in registers, or GCC folds them into every FMA that uses
-        // them and the loads, not the FMAs, bound the loop.
+        // The smaller operand set is loaded first and kept (weights when R <= NB, else inputs), so
+        // min(R, NB) + 1 registers beside the accumulators. The empty asm statements pin loads in
+        // registers, or GCC folds them into every FMA that uses them and the loads, not the FMAs,
+        // bound the loop.
         if constexpr (R <= NB) {
             __m256 wv[R];
 #pragma GCC unroll 8
