@@ -24,3 +24,18 @@ fail() {
     echo "FAIL: $*" >&2
     exit 1
 }
+
+# rank_pid_once_recording OUT RANK NRANKS: waits until rank RANK of an NRANKS-rank run writing to
+# OUT has logged its pid and the journal holds a record, then prints that pid.
+rank_pid_once_recording() {
+    local out=$1 rank=$2 n=$3 pid
+    for _ in $(seq 1 400); do
+        pid=$(sed -n "s/.*rank $rank of $n (pid \([0-9]*\)).*/\1/p" "$out/logs/rank-$rank.log" 2> /dev/null | head -n 1 || true)
+        if [ -n "$pid" ] && [ -s "$out/journal.jsonl" ]; then
+            echo "$pid"
+            return
+        fi
+        sleep 0.05
+    done
+    fail "$out: rank $rank never started or nothing was recorded"
+}

@@ -33,13 +33,7 @@ start_long() {
     local name=$1 rank=$2
     mpi 5 "$KVSWEEP" run "$CONFIG" --out "$WORK/$name" "${TP[@]}" "${LONG[@]}" > "$WORK/$name.log" 2>&1 &
     job=$!
-    pid=""
-    for _ in $(seq 1 400); do
-        pid=$(sed -n "s/.*rank $rank of 5 (pid \([0-9]*\)).*/\1/p" "$WORK/$name/logs/rank-$rank.log" 2> /dev/null | head -n 1 || true)
-        if [ -n "$pid" ] && [ -s "$WORK/$name/journal.jsonl" ]; then return; fi
-        sleep 0.05
-    done
-    fail "$name: rank $rank never started or nothing was recorded"
+    pid=$(rank_pid_once_recording "$WORK/$name" "$rank" 5)
 }
 finish_long() { # finish_long NAME: resume with tp = 2 and compare with the uninterrupted run
     local lines

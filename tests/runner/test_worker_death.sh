@@ -5,13 +5,7 @@ source "$(dirname "$0")/lib.sh"
 OUT="$WORK/run"
 mpi 3 "$KVSWEEP" run "$CONFIG" --out "$OUT" --set generation.max_new_tokens=120 > "$WORK/run.log" 2>&1 &
 job=$!
-pid=""
-for _ in $(seq 1 200); do
-    pid=$(sed -n 's/.*rank 1 of 3 (pid \([0-9]*\)).*/\1/p' "$OUT/logs/rank-1.log" 2> /dev/null | head -n 1 || true)
-    if [ -n "$pid" ] && [ -s "$OUT/journal.jsonl" ]; then break; fi
-    sleep 0.05
-done
-[ -n "$pid" ] || fail "rank 1 never started"
+pid=$(rank_pid_once_recording "$OUT" 1 3)
 kill -9 "$pid"
 if wait "$job"; then fail "the run succeeded although rank 1 was killed"; fi
 grep -q "rank 1 (pid $pid) died while running item" "$WORK/run.log" || { cat "$WORK/run.log"; fail "no message naming rank 1 and its item"; }
