@@ -39,6 +39,40 @@ def encode_item(tok, item, date_block):
     return ids, tok.encode_ordinary(item["answer"]) + [sp["<|eot_id|>"]]
 
 
+AUX_KINDS = ["aux_mqar", "aux_repeat"]
+
+
+def aux_mqar(tok, r, answer_weight):
+    """Many lookups per document (facts, then several recall questions in the task's own reply
+    format): a dense signal for the induction-style copy that recall and choice need."""
+    n = r.randint(2, 16)
+    boxes = r.sample(range(1, 100), n)
+    codes = [r.randint(10, 99) for _ in range(n)]
+    bos = tok.special["<|begin_of_text|>"]
+    ids = [bos] + tok.encode_ordinary(" ".join(f"Box {b} holds {c}." for b, c in zip(boxes, codes)) + "\n")
+    wts = [1.0] * len(ids)
+    for _ in range(r.randint(2, 8)):
+        j = r.randrange(n)
+        q = tok.encode_ordinary(f"Q: What does box {boxes[j]} hold?\nA:")
+        a = tok.encode_ordinary(f" Box {boxes[j]} holds {codes[j]}. The answer is {codes[j]}.\n\n")
+        ids += q + a
+        wts += [1.0] * len(q) + [answer_weight] * len(a)
+    return ids, wts[1:]
+
+
+def aux_repeat(tok, r, answer_weight):
+    """A random sequence written twice: the second copy is predictable only by induction. Half are
+    words (one token each, so the copy is the plain one-step induction a small model finds first),
+    half are numbers (a space token between them, as in the tasks)."""
+    if r.random() < 0.5:
+        words = [i for s, i in sorted(tok.vocab.items()) if s.startswith("\u0120") and s[1:].isalpha()]
+        seq = [r.choice(words) for _ in range(r.randint(4, 40))] + tok.encode_ordinary("\n")
+    else:
+        seq = tok.encode_ordinary(" ".join(str(r.randint(10, 99)) for _ in range(r.randint(4, 40))) + "\n")
+    ids = [tok.special["<|begin_of_text|>"]] + seq + seq
+    return ids, [0.0] * len(seq) + [answer_weight] * len(seq)  # the first copy is noise
+
+
 def curriculum_params(task, r, recall_shots):
     """Random sizes around and beyond the defaults, so short easy items teach the skill early."""
     if task == "synth_recall":
@@ -56,13 +90,19 @@ class batcher:
         self.r = random.Random(args.seed)
         self.index = 0
         self.weights = [float(w) for w in args.mix.split(",")]
+        self.aux_weights = [float(w) for w in args.aux_mix.split(",")]
 
     def next_doc(self):
-        task = self.r.choices(TASKS, self.weights)[0]
-        item = synth.make_item(task, self.args.seed, self.index, curriculum_params(task, self.r, self.args.recall_shots))
+        """Token ids and per-target loss weights of one training document."""
+        kind = self.r.choices(TASKS + AUX_KINDS, self.weights + self.aux_weights)[0]
+        if kind == "aux_mqar":
+            return aux_mqar(self.tok, self.r, self.args.answer_weight)
+        if kind == "aux_repeat":
+            return aux_repeat(self.tok, self.r, self.args.answer_weight)
+        item = synth.make_item(kind, self.args.seed, self.index, curriculum_params(kind, self.r, self.args.recall_shots))
         self.index += 1
         p, a = encode_item(self.tok, item, date_block=self.r.random() < 0.5)
-        return p, a
+        return p + a, [1.0] * (len(p) - 1) + [self.args.answer_weight] * len(a)
 
     def batch(self):
         """Rows of --seq tokens, each packing whole documents; returns tokens, pos, mask, targets, weight."""
@@ -75,8 +115,7 @@ class batcher:
         for b in range(B):
             t, d = 0, 0
             while True:
-                p, a = self.next_doc()
-                ids = p + a
+                ids, wts = self.next_doc()
                 if len(ids) > T:
                     continue
                 if t + len(ids) > T:
@@ -86,8 +125,7 @@ class batcher:
                 pos[b, t:t + n] = torch.arange(n)
                 doc[b, t:t + n] = d
                 targets[b, t:t + n - 1] = torch.tensor(ids[1:])
-                weight[b, t:t + n - 1] = 1.0
-                weight[b, t + len(p) - 1:t + n - 1] = self.args.answer_weight  # the graded part
+                weight[b, t:t + n - 1] = torch.tensor(wts)
                 t, d = t + n, d + 1
         mask = (doc[:, :, None] == doc[:, None, :]) & torch.ones(T, T, dtype=torch.bool).tril()[None]
         # padding (doc -1) attends to earlier padding only; its loss weight is zero
@@ -131,6 +169,7 @@ def main():
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--minutes", type=float, default=1e9, help="stop early after this wall time")
     ap.add_argument("--mix", default="1,1.5,1,0.5", help="weights of " + ",".join(TASKS))
+    ap.add_argument("--aux-mix", default="0,0", help="weights of " + ",".join(AUX_KINDS))
     ap.add_argument("--answer-weight", type=float, default=3.0)
     ap.add_argument("--recall-shots", type=int, default=6, help="largest recall prompt seen in training (shots)")
     ap.add_argument("--eval-every", type=int, default=100)
