@@ -22,7 +22,7 @@ def main():
         a = meta["args"]
         print(f"## {name}\n")
         print(f"params {meta['params']}, dim {a['dim']}, layers {a['layers']}, heads {a['heads']}/{a['kv_heads']}, "
-              f"hidden {a['hidden']}, lr {a['lr']}, batch {a['batch']}x{a['seq']}, mix {a['mix']}"
+              f"hidden {a['hidden']}, lr {a['lr']}, batch {a['batch']}x{a['seq']}, mix {a['mix']}, aux mix {a.get('aux_mix', '0,0')}"
               + (f", continued from {a['init']}" if a["init"] else "") + "\n")
         with open(os.path.join(run, "log.csv")) as f:
             rows = list(csv.DictReader(f))
