@@ -195,7 +195,7 @@ void fill_n(T (&out)[N], const F& f) {
 }
 
 // Up to 4 vectors: accumulators stay in registers over the whole row. Register budget (16 ymm):
-// R * NB accumulators, R weights, one input, and R scales for Q8_0.
+// R * NB accumulators, min(R, NB) + 1 operands (see tile_steps) and R scales for Q8_0.
 template <typename M, int NB>
 constexpr int direct_rows() {
     if constexpr (std::is_same_v<M, q8_0_matrix>) return NB == 1 ? 4 : NB == 2 ? 3 : 2;
@@ -259,8 +259,8 @@ void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, in
             for (int b0 = 0; b0 < nb; b0 += panel_group)
                 with_count(std::min(panel_group, nb - b0), [&](auto group) {
                     // A part of the next panel before each group: the bursty reads of converting a
-                    // panel at once leave the hardware prefetchers behind. (F32 rows are read by the
-                    // first group's FMAs, which it slows down.)
+                    // panel at once leave the hardware prefetchers behind. (Not for F32, whose rows
+                    // the first group reads directly: prefetching them measured slower.)
                     if constexpr (!is_f32) {
                         const int64_t part = panel_cols / groups / 32 * 32, p0 = b0 / panel_group * part;
                         for (int i = 0; i < R; ++i) {
