@@ -53,7 +53,7 @@ LAUNCHES=mpi check 'parallel.tp: model stories260K (models[0]): tp = 3 must divi
 LAUNCHES=mpi check 'parallel.tp: must be >= 1' --set parallel.tp=0
 LAUNCHES=mpi check_np 4 'parallel.tp = 2: 4 MPI ranks do not make 1 master + k groups of 2' --set parallel.tp=2 --set 'methods[3].name=h2o' --set 'methods[3].label=h2o_b'
 LAUNCHES=mpi check_np 3 'parallel.tp: tp = 2: method pyramidinfer (methods[3], pyramidinfer) drops prompt rows' --set parallel.tp=2
-LAUNCHES=plain check 'models[0].chat_template: unknown chat template "llama4" (valid: auto, llama3, llama3-nodate, llama2, mistral, plain)' --set 'models[0].chat_template=llama4'
+LAUNCHES=plain check 'models[0].chat_template: unknown chat template "llama4" (valid: auto, llama3, llama3-nodate, llama2, mistral, deepseek-r1, plain)' --set 'models[0].chat_template=llama4'
 # A run directory whose journal another run holds (here this shell, on fd 9): one line naming it,
 # exit code 2, nothing written.
 busy="$WORK/busy"
