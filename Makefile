@@ -18,7 +18,7 @@ test: build
 test-all: build
 	cd $(BUILD) && ctest --output-on-failure -LE quality -j 1
 
-# The bundled demo model against its quality bar (issue #7; fails until the model is trained).
+# The bundled demo model against its whole quality bar (issue #7; fails on multiple choice today).
 test-quality: build
 	cd $(BUILD) && ctest --output-on-failure -L quality
 

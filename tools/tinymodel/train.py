@@ -39,7 +39,7 @@ def encode_item(tok, item, date_block):
     return ids, tok.encode_ordinary(item["answer"]) + [sp["<|eot_id|>"]]
 
 
-AUX_KINDS = ["aux_mqar", "aux_repeat"]
+AUX_KINDS = ["aux_mqar", "aux_repeat", "aux_choice"]
 
 
 def aux_mqar(tok, r, answer_weight):
@@ -55,6 +55,27 @@ def aux_mqar(tok, r, answer_weight):
         j = r.randrange(n)
         q = tok.encode_ordinary(f"Q: What does box {boxes[j]} hold?\nA:")
         a = tok.encode_ordinary(f" Box {boxes[j]} holds {codes[j]}. The answer is {codes[j]}.\n\n")
+        ids += q + a
+        wts += [1.0] * len(q) + [answer_weight] * len(a)
+    return ids, wts[1:]
+
+
+def aux_choice(tok, r, answer_weight):
+    """synth_choice with several questions on one list of facts: many name -> colour -> letter
+    lookups per document, in the task's own question and reply format."""
+    people = r.sample(synth.NAMES, r.randint(2, 8))
+    colors = r.sample(synth.COLORS, len(people))
+    bos = tok.special["<|begin_of_text|>"]
+    ids = [bos] + tok.encode_ordinary(" ".join(f"{p} likes {c}." for p, c in zip(people, colors)))
+    wts = [1.0] * len(ids)
+    for _ in range(r.randint(2, 6)):
+        j = r.randrange(len(people))
+        options = r.sample([c for c in synth.COLORS if c != colors[j]], 4) + [colors[j]]
+        r.shuffle(options)
+        letter = synth.LETTERS[options.index(colors[j])]
+        q = tok.encode_ordinary(f"\nQ: What color does {people[j]} like?\n"
+                                + "\n".join(f"{synth.LETTERS[i]}. {o}" for i, o in enumerate(options)) + "\n")
+        a = tok.encode_ordinary(f"{people[j]} likes {colors[j]}. The answer is {letter}.\n")
         ids += q + a
         wts += [1.0] * len(q) + [answer_weight] * len(a)
     return ids, wts[1:]
@@ -91,6 +112,7 @@ class batcher:
         self.index = 0
         self.weights = [float(w) for w in args.mix.split(",")]
         self.aux_weights = [float(w) for w in args.aux_mix.split(",")]
+        self.aux_weights += [0.0] * (len(AUX_KINDS) - len(self.aux_weights))  # older runs named fewer
 
     def next_doc(self):
         """Token ids and per-target loss weights of one training document."""
@@ -99,6 +121,8 @@ class batcher:
             return aux_mqar(self.tok, self.r, self.args.answer_weight)
         if kind == "aux_repeat":
             return aux_repeat(self.tok, self.r, self.args.answer_weight)
+        if kind == "aux_choice":
+            return aux_choice(self.tok, self.r, self.args.answer_weight)
         item = synth.make_item(kind, self.args.seed, self.index, curriculum_params(kind, self.r, self.args.recall_shots))
         self.index += 1
         p, a = encode_item(self.tok, item, date_block=self.r.random() < 0.5)
@@ -184,7 +208,7 @@ def main():
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--minutes", type=float, default=1e9, help="stop early after this wall time")
     ap.add_argument("--mix", default="1,1.5,1,0.5", help="weights of " + ",".join(TASKS))
-    ap.add_argument("--aux-mix", default="0,0", help="weights of " + ",".join(AUX_KINDS))
+    ap.add_argument("--aux-mix", default="0,0,0", help="weights of " + ",".join(AUX_KINDS))
     ap.add_argument("--answer-weight", type=float, default=3.0)
     ap.add_argument("--recall-shots", type=int, default=6, help="largest recall prompt seen in training (shots)")
     ap.add_argument("--eval-every", type=int, default=100)
