@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Llama-Guard-style judge runs as a model of our own engine: every record of a safety task
-# carries the judge's generated verdict text (the tiny stand-in judge answers "malformed", which
-# is what the parser must then report). Runs on 2 ranks to cover the workers' judge loading, then
+# carries the judge's generated verdict text (the stand-in judge, stories260K, writes story text,
+# which the parser must then report as "malformed"; a trained model may answer with nothing). Runs on 2 ranks to cover the workers' judge loading, then
 # with parallel.tp = 2 (1 master + 1 group), where only the leader loads and runs the judge.
 source "$(dirname "$0")/lib.sh"
 mpi 2 "$KVSWEEP" run tests/runner/data/safety_judge.json --out "$WORK/run" > "$WORK/stdout" 2>&1 ||
