@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <csignal>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <sys/resource.h>
 #include <thread>
@@ -63,8 +64,39 @@ std::string recv_bytes(MPI_Comm comm, const MPI_Status& probed) {
     return buf;
 }
 
+// recv_bytes that polls and gives up (false) when `give_up` turns true: a sender killed in the
+// middle of a large message never completes it, and rank 0 must still report the death.
+bool recv_bytes_or_give_up(MPI_Comm comm, const MPI_Status& probed, std::string& buf,
+                           const std::function<bool()>& give_up) {
+    int count = 0;
+    MPI_Get_count(&probed, MPI_CHAR, &count);
+    buf.assign((size_t)count, '\0');
+    MPI_Request req;
+    MPI_Irecv(buf.data(), count, MPI_CHAR, probed.MPI_SOURCE, probed.MPI_TAG, comm, &req);
+    idle_backoff backoff;
+    for (;;) {
+        int done = 0;
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (done) return true;
+        if (give_up()) return false; // the request is left behind: the run ends right after
+        backoff.wait();
+    }
+}
+
 void send_bytes(MPI_Comm comm, int dest, int tag, const std::string& bytes) {
     MPI_Send(bytes.data(), (int)bytes.size(), MPI_CHAR, dest, tag, comm);
+}
+
+// A local process that has exited: gone from the process table, or a zombie its parent (the MPI
+// daemon) has not reaped yet; mpirun's SIGTERM can reach rank 0 before that reaping.
+bool process_gone(pid_t pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t close = line.rfind(')'); // the command name may hold spaces and parentheses
+    return close != std::string::npos && close + 2 < line.size() &&
+           (line[close + 2] == 'Z' || line[close + 2] == 'X');
 }
 
 std::string host_name() {
@@ -191,10 +223,13 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
     auto stop_requested = [&] { return g_stop != 0; };
     while (running > 0) {
         MPI_Status st;
-        if (!wait_message(comm, MPI_ANY_SOURCE, st, [&] {
-                progress.tick();
-                return stop_requested();
-            })) {
+        std::string bytes;
+        const auto tick_and_check = [&] {
+            progress.tick();
+            return stop_requested();
+        };
+        if (!wait_message(comm, MPI_ANY_SOURCE, st, tick_and_check) ||
+            !recv_bytes_or_give_up(comm, st, bytes, tick_and_check)) {
             // Name the rank that died: mpirun signals every process when one dies, and workers
             // ignore SIGTERM, so a worker process already gone on this host is the culprit.
             std::string dead, busy;
@@ -203,7 +238,7 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
                 if (in_flight[r] < 0) continue;
                 std::string gone;
                 for (const worker_hello& w : hellos[r])
-                    if (w.host == here && kill(w.pid, 0) != 0 && errno == ESRCH)
+                    if (w.host == here && process_gone(w.pid))
                         gone += (gone.empty() ? "rank " : ", rank ") + std::to_string(w.rank) +
                                 " (pid " + std::to_string(w.pid) + ")";
                 if (gone.empty())
@@ -220,7 +255,6 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
                         "; the journal is intact, finish with --resume";
             return finish();
         }
-        const std::string bytes = recv_bytes(comm, st);
         const int src = st.MPI_SOURCE;
         if (st.MPI_TAG == TAG_HELLO) {
             hellos[src] = message_unpack<std::vector<worker_hello>>(bytes);
