@@ -64,8 +64,21 @@ std::string recv_bytes(MPI_Comm comm, const MPI_Status& probed) {
     return buf;
 }
 
-// recv_bytes that polls and gives up (false) when `give_up` turns true: a sender killed in the
-// middle of a large message never completes it, and rank 0 must still report the death.
+// Completes a non-blocking request, sleeping between tests (blocking MPI calls spin); false when
+// `give_up` turns true first (the request is left behind: the caller ends the run right after).
+bool idle_wait(MPI_Request& req, const std::function<bool()>& give_up = nullptr) {
+    idle_backoff backoff;
+    for (;;) {
+        int done = 0;
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (done) return true;
+        if (give_up && give_up()) return false;
+        backoff.wait();
+    }
+}
+
+// recv_bytes that gives up (false) when `give_up` turns true: a sender killed in the middle of a
+// large message never completes it, and rank 0 must still report the death.
 bool recv_bytes_or_give_up(MPI_Comm comm, const MPI_Status& probed, std::string& buf,
                            const std::function<bool()>& give_up) {
     int count = 0;
@@ -73,14 +86,7 @@ bool recv_bytes_or_give_up(MPI_Comm comm, const MPI_Status& probed, std::string&
     buf.assign((size_t)count, '\0');
     MPI_Request req;
     MPI_Irecv(buf.data(), count, MPI_CHAR, probed.MPI_SOURCE, probed.MPI_TAG, comm, &req);
-    idle_backoff backoff;
-    for (;;) {
-        int done = 0;
-        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-        if (done) return true;
-        if (give_up()) return false; // the request is left behind: the run ends right after
-        backoff.wait();
-    }
+    return idle_wait(req, give_up);
 }
 
 void send_bytes(MPI_Comm comm, int dest, int tag, const std::string& bytes) {
@@ -103,17 +109,6 @@ std::string host_name() {
     char buf[256] = {0};
     gethostname(buf, sizeof buf - 1);
     return buf;
-}
-
-// Completes a non-blocking collective, sleeping between tests (blocking MPI calls spin).
-void idle_wait(MPI_Request& req) {
-    idle_backoff backoff;
-    for (;;) {
-        int done = 0;
-        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-        if (done) return;
-        backoff.wait();
-    }
 }
 
 // The leader's message (tag and bytes) to every rank of its group; the others idle meanwhile.
