@@ -42,22 +42,30 @@ def encode_item(tok, item, date_block):
 AUX_KINDS = ["aux_mqar", "aux_repeat", "aux_choice"]
 
 
+def qa_document(tok, facts, questions, answer_weight):
+    """<|begin_of_text|> facts, then (question, answer) pairs; answers graded with answer_weight."""
+    ids = [tok.special["<|begin_of_text|>"]] + tok.encode_ordinary(facts)
+    wts = [1.0] * len(ids)
+    for question, answer in questions:
+        q, a = tok.encode_ordinary(question), tok.encode_ordinary(answer)
+        ids += q + a
+        wts += [1.0] * len(q) + [answer_weight] * len(a)
+    return ids, wts[1:]
+
+
 def aux_mqar(tok, r, answer_weight):
     """Many lookups per document (facts, then several recall questions in the task's own reply
     format): a dense signal for the induction-style copy that recall and choice need."""
     n = r.randint(2, 16)
     boxes = r.sample(range(1, 100), n)
     codes = [r.randint(10, 99) for _ in range(n)]
-    bos = tok.special["<|begin_of_text|>"]
-    ids = [bos] + tok.encode_ordinary(" ".join(f"Box {b} holds {c}." for b, c in zip(boxes, codes)) + "\n")
-    wts = [1.0] * len(ids)
+    questions = []
     for _ in range(r.randint(2, 8)):
         j = r.randrange(n)
-        q = tok.encode_ordinary(f"Q: What does box {boxes[j]} hold?\nA:")
-        a = tok.encode_ordinary(f" Box {boxes[j]} holds {codes[j]}. The answer is {codes[j]}.\n\n")
-        ids += q + a
-        wts += [1.0] * len(q) + [answer_weight] * len(a)
-    return ids, wts[1:]
+        questions.append((f"Q: What does box {boxes[j]} hold?\nA:",
+                          f" Box {boxes[j]} holds {codes[j]}. The answer is {codes[j]}.\n\n"))
+    facts = " ".join(f"Box {b} holds {c}." for b, c in zip(boxes, codes)) + "\n"
+    return qa_document(tok, facts, questions, answer_weight)
 
 
 def aux_choice(tok, r, answer_weight):
@@ -65,20 +73,17 @@ def aux_choice(tok, r, answer_weight):
     lookups per document, in the task's own question and reply format."""
     people = r.sample(synth.NAMES, r.randint(2, 8))
     colors = r.sample(synth.COLORS, len(people))
-    bos = tok.special["<|begin_of_text|>"]
-    ids = [bos] + tok.encode_ordinary(" ".join(f"{p} likes {c}." for p, c in zip(people, colors)))
-    wts = [1.0] * len(ids)
+    questions = []
     for _ in range(r.randint(2, 6)):
         j = r.randrange(len(people))
         options = r.sample([c for c in synth.COLORS if c != colors[j]], 4) + [colors[j]]
         r.shuffle(options)
         letter = synth.LETTERS[options.index(colors[j])]
-        q = tok.encode_ordinary(f"\nQ: What color does {people[j]} like?\n"
-                                + "\n".join(f"{synth.LETTERS[i]}. {o}" for i, o in enumerate(options)) + "\n")
-        a = tok.encode_ordinary(f"{people[j]} likes {colors[j]}. The answer is {letter}.\n")
-        ids += q + a
-        wts += [1.0] * len(q) + [answer_weight] * len(a)
-    return ids, wts[1:]
+        questions.append((f"\nQ: What color does {people[j]} like?\n"
+                          + "\n".join(f"{synth.LETTERS[i]}. {o}" for i, o in enumerate(options)) + "\n",
+                          f"{people[j]} likes {colors[j]}. The answer is {letter}.\n"))
+    facts = " ".join(f"{p} likes {c}." for p, c in zip(people, colors))
+    return qa_document(tok, facts, questions, answer_weight)
 
 
 def aux_repeat(tok, r, answer_weight):
