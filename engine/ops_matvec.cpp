@@ -18,13 +18,14 @@
 
 namespace {
 
+template <_mm_hint hint = _MM_HINT_T0>
 void prefetch_bytes(const void* p, int64_t n) {
-    for (int64_t i = 0; i < n; i += 64) _mm_prefetch((const char*)p + i, _MM_HINT_T0);
+    for (int64_t i = 0; i < n; i += 64) _mm_prefetch((const char*)p + i, hint);
 }
 
 // Weight formats. row(r) is a handle on row r; scale(h, k) the Q8_0 block scale in effect at
 // column k (a dummy the compiler drops for the others); at(h, k, d) weights k..k+8 as floats;
-// prefetch(h, k0, n) asks for the bytes of columns [k0, k0 + n) (converted formats only).
+// prefetch(h, k0, n) asks for the bytes of columns [k0, k0 + n).
 struct f32_matrix {
     const float* w;
     int64_t cols;
@@ -33,6 +34,9 @@ struct f32_matrix {
     static __m256 scale(row_t, int64_t) { return _mm256_setzero_ps(); }
     static __m256 at(row_t h, int64_t k, __m256) { return _mm256_loadu_ps(h + k); }
     static float scalar(row_t h, int64_t k) { return h[k]; }
+    // into L2 only: the first vector group reads these rows directly, and in L1 they would evict
+    // the weights in use (measured slower)
+    static void prefetch(row_t h, int64_t k0, int64_t n) { prefetch_bytes<_MM_HINT_T1>(h + k0, n * 4); }
 };
 
 struct bf16_matrix {
@@ -259,16 +263,14 @@ void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, in
             for (int b0 = 0; b0 < nb; b0 += panel_group)
                 with_count(std::min(panel_group, nb - b0), [&](auto group) {
                     // A part of the next panel before each group: the bursty reads of converting a
-                    // panel at once leave the hardware prefetchers behind. (Not for F32, whose rows
-                    // the first group reads directly: prefetching them measured slower.)
-                    if constexpr (!is_f32) {
-                        const int64_t part = panel_cols / groups / 32 * 32, p0 = b0 / panel_group * part;
-                        for (int i = 0; i < R; ++i) {
-                            if (k0 + panel_cols + p0 < cols8)
-                                M::prefetch(src[i], k0 + panel_cols + p0, std::min(part, cols8 - k0 - panel_cols - p0));
-                            else if (rows[i] + 1 < r1 && p0 < cols8)
-                                M::prefetch(m.row(rows[i] + 1), p0, std::min(part, cols8 - p0));
-                        }
+                    // panel (or of the first group's pass over F32 rows) leave the hardware
+                    // prefetchers behind.
+                    const int64_t part = panel_cols / groups / 32 * 32, p0 = b0 / panel_group * part;
+                    for (int i = 0; i < R; ++i) {
+                        if (k0 + panel_cols + p0 < cols8)
+                            M::prefetch(src[i], k0 + panel_cols + p0, std::min(part, cols8 - k0 - panel_cols - p0));
+                        else if (rows[i] + 1 < r1 && p0 < cols8)
+                            M::prefetch(m.row(rows[i] + 1), p0, std::min(part, cols8 - p0));
                     }
                     constexpr int NB = decltype(group)::value;
                     const float* xb[NB];
