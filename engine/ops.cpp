@@ -170,6 +170,35 @@ void quantize_row_q8_0(const float* x, int64_t n, int8_t* qs, uint16_t* scales) 
     }
 }
 
+namespace {
+float hmax8(__m256 v) {
+    const __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    return _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+}
+} // namespace
+
+// Vectorised: decode quantizes every input vector with it.
+void quantize_row_q16(const float* x, int64_t n, int16_t* qs, float* scales) {
+    for (int64_t b = 0; b < n / Q8_0_BLOCK; ++b) {
+        const float* xb = x + b * Q8_0_BLOCK;
+        __m256 v[4], amax = _mm256_setzero_ps();
+        for (int c = 0; c < 4; ++c) {
+            v[c] = _mm256_loadu_ps(xb + 8 * c);
+            amax = _mm256_max_ps(amax, _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v[c]));
+        }
+        const float d = hmax8(amax) / 32767.0f;
+        const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+        scales[b] = d;
+        for (int c = 0; c < 4; c += 2) {
+            const __m256i p = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[c], id)),
+                                                 _mm256_cvtps_epi32(_mm256_mul_ps(v[c + 1], id)));
+            // packs works within 128-bit lanes: the 64-bit permutation restores the order
+            _mm256_storeu_si256((__m256i*)(qs + b * Q8_0_BLOCK + 8 * c), _mm256_permute4x64_epi64(p, 0xd8));
+        }
+    }
+}
+
 void convert_row_bf16(const float* x, int64_t n, uint16_t* out) {
     for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
 }

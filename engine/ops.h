@@ -33,6 +33,9 @@ float fp16_to_fp32(uint16_t h);
 // Q8_0 as ggml: d = max|x| / 127 stored as fp16, q = round(x / d). n must be a multiple of 32.
 void quantize_row_q8_0(const float* x, int64_t n, int8_t* qs, uint16_t* scales);
 void dequantize_row_q8_0(const int8_t* qs, const uint16_t* scales, int64_t n, float* out);
+// Decode's inputs for Q8_0 weights: blocks of 32 int16 sharing one float scale, d = max|x| / 32767,
+// q = x / d rounded to nearest even (lrint). n must be a multiple of 32.
+void quantize_row_q16(const float* x, int64_t n, int16_t* qs, float* scales);
 void convert_row_bf16(const float* x, int64_t n, uint16_t* out);
 void dequantize_row_bf16(const uint16_t* x, int64_t n, float* out);
 
@@ -47,17 +50,20 @@ void swiglu(float* gate, const float* up, int64_t n); // gate = silu(gate) * up,
 // ---- batched matrix-vector kernels (ops_matvec.cpp) ------------------------------------------------
 // y[b][r] = sum_k W[r][k] * x[b][k] for b < nb and rows r in [r0, r1). W is [rows][cols] row-major;
 // x is [nb][ldx], y is [nb][ldy]. Each (r, b) dot product uses the same summation order whatever nb
-// and the row range, and BF16 / Q8_0 give bitwise the F32 result on the dequantized weights.
+// and the row range, and BF16 gives bitwise the F32 result on the dequantized weights.
 
 void matvec_f32(const float* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                 int64_t ldy, int64_t r0, int64_t r1);
 void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                  int64_t ldy, int64_t r0, int64_t r1);
-// Q8_0: qs is [rows][cols] int8, scales [rows][cols/32] fp16; cols must be a multiple of 32.
+// Q8_0: qs is [rows][cols] int8, scales [rows][cols/32] fp16; cols must be a multiple of 32. x is
+// quantized by quantize_row_q16, and the products of blocks are exact integer dots scaled by
+// d_w * d_x (see ops_matvec.cpp and matvec_q8_0_ref).
 void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx,
                  int nb, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
-// Naive references (double accumulation) for the consistency tests.
+// Naive references for the consistency tests: double accumulation for F32 / BF16; for Q8_0, plain
+// scalar code of its definition, which the kernel matches bitwise.
 void matvec_f32_ref(const float* w, int64_t rows, int64_t cols, const float* x, int nb, float* y);
 void matvec_bf16_ref(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int nb, float* y);
 void matvec_q8_0_ref(const int8_t* qs, const uint16_t* scales, int64_t rows, int64_t cols,

@@ -1,11 +1,21 @@
 // Batched matrix-vector kernels (decode) and the row dequantizers they share with prefill.
 //
-// Every (row, vector) output is one chain: acc[8] = fma(w[k..k+8), x[k..k+8), acc) for k = 0, 8,
-// 16, ... with w the row's weights as exact floats (BF16 widens; Q8_0's q * d needs 18 bits, so it
-// is exact too), then the fixed hsum8 tree, then a scalar tail for cols % 8. Tiles (rows x vectors),
-// column blocks and converted panels only decide where the accumulators and weights live between
-// steps, never the order: results do not depend on the batch, the row range or the thread count,
-// and a BF16 or Q8_0 kernel gives bitwise the F32 kernel's result on the dequantized matrix.
+// F32 and BF16: every (row, vector) output is one chain: acc[8] = fma(w[k..k+8), x[k..k+8), acc)
+// for k = 0, 8, 16, ... with w the row's weights as exact floats (BF16 widens), then the fixed
+// hsum8 tree, then a scalar tail for cols % 8. The BF16 kernel gives bitwise the F32 kernel's
+// result on the dequantized matrix.
+//
+// Q8_0 multiplies integers: each input vector is quantized by quantize_row_q16 (int16 values, a
+// float scale per block of 32), and for every block j the lanes l = 0..7 advance
+// acc[l] = fma(float(s), d_w[j] * d_x[j], acc[l]), with s the exact integer dot of the columns
+// 32 j + {2l, 2l + 1, 16 + 2l, 17 + 2l}; then the hsum8 tree. matvec_q8_0_ref spells this out in
+// scalar code. (int8 inputs, as ggml's Q8_0 x Q8_0, measured no faster on AVX2, and moved decode's
+// logits 3% away from prefill's, which multiplies the dequantized weights by float inputs, where
+// test_model asks for 1e-4; int16 inputs stay within it.)
+//
+// Tiles (rows x vectors), column blocks and converted panels only decide where the accumulators
+// and weights live between steps, never the order: results do not depend on the batch, the row
+// range or the thread count.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -25,7 +35,8 @@ void prefetch_bytes(const void* p, int64_t n) {
 
 // Weight formats. row(r) is a handle on row r; scale(h, k) the Q8_0 block scale in effect at
 // column k (a dummy the compiler drops for the others); at(h, k, d) weights k..k+8 as floats;
-// prefetch(h, k0, n) asks for the bytes of columns [k0, k0 + n).
+// prefetch(h, k0, n) asks for the bytes of columns [k0, k0 + n). Q8_0 goes through the float
+// kernels only to be dequantized (convert); its products have their own kernel below.
 struct f32_matrix {
     const float* w;
     int64_t cols;
@@ -70,10 +81,6 @@ struct q8_0_matrix {
         return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
     }
     static float scalar(row_t h, int64_t k) { return fp16_to_fp32(h.d[k / Q8_0_BLOCK]) * (float)h.q[k]; }
-    static void prefetch(row_t h, int64_t k0, int64_t n) {
-        prefetch_bytes(h.q + k0, n);
-        prefetch_bytes(h.d + k0 / Q8_0_BLOCK, n / Q8_0_BLOCK * 2);
-    }
 };
 
 // out[0, n) = columns [k0, k0 + n) of a row as floats; k0 a multiple of 32, n of 8.
@@ -199,17 +206,16 @@ void fill_n(T (&out)[N], const F& f) {
 }
 
 // Up to 4 vectors: accumulators stay in registers over the whole row. Register budget (16 ymm):
-// R * NB accumulators, min(R, NB) + 1 operands (see tile_steps) and R scales for Q8_0.
-template <typename M, int NB>
+// R * NB accumulators and min(R, NB) + 1 operands (see tile_steps).
+template <int NB>
 constexpr int direct_rows() {
-    if constexpr (std::is_same_v<M, q8_0_matrix>) return NB == 1 ? 4 : NB == 2 ? 3 : 2;
     return NB <= 2 ? 4 : 3;
 }
 
 template <typename M, int NB>
 void matvec_direct(const M& m, const float* x, int64_t ldx, float* y, int64_t ldy, int64_t r0, int64_t r1) {
     const int64_t cols8 = m.cols & ~int64_t{7};
-    for_row_tiles<direct_rows<M, NB>()>(r0, r1, [&](const auto& rows) {
+    for_row_tiles<direct_rows<NB>()>(r0, r1, [&](const auto& rows) {
         constexpr int R = std::extent_v<std::remove_reference_t<decltype(rows)>>;
         typename M::row_t w[R];
         const float* xb[NB];
@@ -225,7 +231,7 @@ void matvec_direct(const M& m, const float* x, int64_t ldx, float* y, int64_t ld
 }
 
 // More than 4 vectors: tiles of 3 rows x 4 vectors over column blocks of panel_cols. A block's
-// weights (converted to floats once for BF16 / Q8_0) stay in L1 for every group of 4 vectors, and
+// weights (converted to floats once for BF16) stay in L1 for every group of 4 vectors, and
 // so are read from memory once per call; accumulators wait in `acc` between blocks.
 constexpr int64_t panel_cols = 1024;
 constexpr int panel_rows = 3, panel_group = 4;
@@ -296,6 +302,123 @@ void matvec(const M& m, const float* x, int64_t ldx, int nb, float* y, int64_t l
     with_count(nb, [&](auto group) { matvec_direct<M, decltype(group)::value>(m, x, ldx, y, ldy, r0, r1); });
 }
 
+// ---- Q8_0 weights x int16 inputs ----
+
+// The nb input vectors quantized by quantize_row_q16, in this thread's scratch (reused: no page
+// faults per call). Vector b's values start at q + b * cols, 64-byte aligned (cols is a multiple of
+// 32), and its scales at d + b * ldd, padded with zeros to whole groups of 8 blocks.
+struct q16_vectors {
+    const int16_t* q;
+    const float* d;
+    int64_t cols, ldd;
+    struct row_t {
+        const int16_t* q;
+        const float* d;
+    };
+    row_t row(int b) const { return {q + b * cols, d + b * ldd}; }
+};
+
+q16_vectors quantize_vectors(const float* x, int64_t ldx, int nb, int64_t cols) {
+    static thread_local std::vector<int16_t> qbuf;
+    static thread_local std::vector<float> dbuf;
+    const int64_t ldd = (cols / Q8_0_BLOCK + 7) / 8 * 8;
+    qbuf.resize(std::max(qbuf.size(), (size_t)(nb * cols + 31)));
+    dbuf.resize(std::max(dbuf.size(), (size_t)(nb * ldd)));
+    int16_t* q = qbuf.data() + (32 - (uintptr_t)qbuf.data() / 2 % 32) % 32;
+    std::fill(dbuf.begin(), dbuf.begin() + nb * ldd, 0.0f);
+    for (int b = 0; b < nb; ++b) quantize_row_q16(x + b * ldx, cols, q + b * cols, dbuf.data() + b * ldd);
+    return {q, dbuf.data(), cols, ldd};
+}
+
+// 8 fp16 block scales from p as floats; n < 8 reads only n (the rest are 0).
+inline __m256 load_scales(const uint16_t* p, int n) {
+    if (n == 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
+    alignas(16) uint16_t t[8] = {};
+    std::copy(p, p + n, t);
+    return _mm256_cvtph_ps(_mm_load_si128((const __m128i*)t));
+}
+
+// acc[i][b] advances over blocks [j0, j1) of rows w[i] and vectors x[b]. Per block and pair: the
+// weights widened to int16, two madd (lane l gets columns 2l, 2l + 1, 16 + 2l, 17 + 2l; at most
+// 4 * 127 * 32767 < 2^24 in magnitude, so the sum and its conversion to float are exact), then one
+// fma by the pair's scale d_w * d_x. The scales of 8 blocks are multiplied up front into d, read
+// back by broadcasts (loads, not arithmetic). A block's widened weights are kept (2R registers),
+// the inputs streamed; see tile_steps for the local accumulators. (GCC keeps the operands in
+// registers unaided here; asm pins made it spill.)
+template <int R, int NB>
+inline void q8_0_tile_steps(const q8_0_matrix::row_t (&w)[R], const q16_vectors::row_t (&x)[NB], int64_t j0,
+                            int64_t j1, __m256 (&acc_out)[R][NB]) {
+    __m256 acc[R][NB];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+        for (int b = 0; b < NB; ++b) acc[i][b] = acc_out[i][b];
+    for (int64_t j = j0; j < j1; j += 8) {
+        const int n = (int)std::min<int64_t>(8, j1 - j);
+        alignas(32) float d[R][NB][8];
+#pragma GCC unroll 8
+        for (int i = 0; i < R; ++i) {
+            const __m256 dw = load_scales(w[i].d + j, n);
+#pragma GCC unroll 8
+            for (int b = 0; b < NB; ++b) _mm256_store_ps(d[i][b], _mm256_mul_ps(dw, _mm256_loadu_ps(x[b].d + j)));
+        }
+        for (int c = 0; c < n; ++c) {
+            const int64_t k = (j + c) * Q8_0_BLOCK;
+            __m256i wlo[R], whi[R];
+#pragma GCC unroll 8
+            for (int i = 0; i < R; ++i) {
+                wlo[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(w[i].q + k)));
+                whi[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(w[i].q + k + 16)));
+            }
+#pragma GCC unroll 8
+            for (int b = 0; b < NB; ++b) {
+                const __m256i xlo = _mm256_loadu_si256((const __m256i*)(x[b].q + k));
+                const __m256i xhi = _mm256_loadu_si256((const __m256i*)(x[b].q + k + 16));
+#pragma GCC unroll 8
+                for (int i = 0; i < R; ++i) {
+                    const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(wlo[i], xlo), _mm256_madd_epi16(whi[i], xhi));
+                    acc[i][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_broadcast_ss(&d[i][b][c]), acc[i][b]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+        for (int b = 0; b < NB; ++b) acc_out[i][b] = acc[i][b];
+}
+
+// Tiles of R rows x up to 4 vectors over column blocks of panel_cols: a block's weights and the
+// inputs' stay in L1 for every group of vectors; accumulators wait in `acc` between blocks.
+template <int R>
+void matvec_q8_0_rows(const q8_0_matrix& m, const q16_vectors& x, int nb, float* y, int64_t ldy, int64_t r0,
+                      int64_t r1) {
+    const int64_t blocks = m.cols / Q8_0_BLOCK, panel = panel_cols / Q8_0_BLOCK;
+    std::vector<float> acc((size_t)R * nb * 8); // [row][vector][8 lanes]
+    for_row_tiles<R>(r0, r1, [&](const auto& rows) {
+        constexpr int RT = std::extent_v<std::remove_reference_t<decltype(rows)>>;
+        q8_0_matrix::row_t w[RT];
+        fill_n(w, [&](int i) { return m.row(rows[i]); });
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int64_t j0 = 0; j0 < blocks; j0 += panel)
+            for (int b0 = 0; b0 < nb; b0 += panel_group)
+                with_count(std::min(panel_group, nb - b0), [&](auto group) {
+                    constexpr int NB = decltype(group)::value;
+                    q16_vectors::row_t xb[NB];
+                    __m256 a[RT][NB];
+                    fill_n(xb, [&](int b) { return x.row(b0 + b); });
+#pragma GCC unroll 8
+                    for (int i = 0; i < RT; ++i)
+                        fill_n(a[i], [&](int b) { return _mm256_loadu_ps(&acc[(i * nb + b0 + b) * 8]); });
+                    q8_0_tile_steps<RT, NB>(w, xb, j0, std::min(j0 + panel, blocks), a);
+                    for (int i = 0; i < RT; ++i)
+                        for (int b = 0; b < NB; ++b) _mm256_storeu_ps(&acc[(i * nb + b0 + b) * 8], a[i][b]);
+                });
+        for (int i = 0; i < RT; ++i)
+            for (int b = 0; b < nb; ++b) y[b * ldy + rows[i]] = hsum8(_mm256_loadu_ps(&acc[(i * nb + b) * 8]));
+    });
+}
+
 template <typename M>
 void dequantize_row(const M& m, int64_t n, float* out) {
     const int64_t n8 = n & ~int64_t{7};
@@ -323,7 +446,15 @@ void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, i
 
 void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx, int nb,
                  float* y, int64_t ldy, int64_t r0, int64_t r1) {
-    if (nb > 0) matvec(q8_0_matrix{qs, scales, cols}, x, ldx, nb, y, ldy, r0, r1);
+    if (nb <= 0) return;
+    const q8_0_matrix m{qs, scales, cols};
+    const q16_vectors xq = quantize_vectors(x, ldx, nb, cols);
+    // Register budget (16 ymm): R * min(nb, 4) accumulators, 2R widened weights, 2 inputs and a
+    // temporary; fastest measured: 4 rows at batch 1 (also four streams to prefetch), 3 at batch 2,
+    // else 2.
+    if (nb == 1) return matvec_q8_0_rows<4>(m, xq, nb, y, ldy, r0, r1);
+    if (nb == 2) return matvec_q8_0_rows<3>(m, xq, nb, y, ldy, r0, r1);
+    matvec_q8_0_rows<2>(m, xq, nb, y, ldy, r0, r1);
 }
 
 // ---- references ---------------------------------------------------------------------------------
@@ -350,9 +481,32 @@ void matvec_bf16_ref(const uint16_t* w, int64_t rows, int64_t cols, const float*
 
 void matvec_q8_0_ref(const int8_t* qs, const uint16_t* scales, int64_t rows, int64_t cols, const float* x, int nb,
                      float* y) {
-    matvec_ref(
-        [&](int64_t r, int64_t k) {
-            return fp16_to_fp32(scales[r * (cols / Q8_0_BLOCK) + k / Q8_0_BLOCK]) * (float)qs[r * cols + k];
-        },
-        rows, cols, x, nb, y);
+    const int64_t blocks = cols / Q8_0_BLOCK;
+    std::vector<int32_t> xq(cols);
+    std::vector<float> xd(blocks);
+    for (int b = 0; b < nb; ++b) {
+        const float* xb = x + b * cols;
+        for (int64_t j = 0; j < blocks; ++j) { // quantize_row_q16
+            float amax = 0.0f;
+            for (int64_t k = j * Q8_0_BLOCK; k < (j + 1) * Q8_0_BLOCK; ++k) amax = std::max(amax, std::fabs(xb[k]));
+            xd[j] = amax / 32767.0f;
+            const float id = xd[j] != 0.0f ? 1.0f / xd[j] : 0.0f;
+            for (int64_t k = j * Q8_0_BLOCK; k < (j + 1) * Q8_0_BLOCK; ++k) xq[k] = (int32_t)std::lrint(xb[k] * id);
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+            float acc[8] = {};
+            for (int64_t j = 0; j < blocks; ++j) {
+                const int8_t* wb = qs + r * cols + j * Q8_0_BLOCK;
+                const int32_t* xqb = xq.data() + j * Q8_0_BLOCK;
+                const float d = fp16_to_fp32(scales[r * blocks + j]) * xd[j];
+                for (int l = 0; l < 8; ++l) {
+                    int32_t s = 0;
+                    for (int k : {2 * l, 2 * l + 1, 16 + 2 * l, 17 + 2 * l}) s += wb[k] * xqb[k];
+                    acc[l] = std::fma((float)s, d, acc[l]);
+                }
+            }
+            // hsum8's tree
+            y[b * rows + r] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+        }
+    }
 }
