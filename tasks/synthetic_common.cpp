@@ -1,5 +1,6 @@
 #include "tasks/synthetic_common.h"
 
+#include <numeric>
 #include <stdexcept>
 
 #include "tasks/task_data.h"
@@ -30,8 +31,12 @@ const std::vector<std::string> SYNTH_NAMES = {"Ann",  "Ben", "Cara", "Dan",  "Ev
                                               "Olga", "Paul", "Rosa", "Sam", "Tina", "Will"};
 const std::vector<std::string> SYNTH_ITEMS = {"apples", "pens",  "books",  "cards", "eggs",
                                               "shells", "coins", "stamps", "toys",  "cups"};
-const std::vector<std::string> SYNTH_COLORS = {"red",   "blue",  "green", "yellow", "black",
-                                               "white", "pink",  "brown", "gray",   "orange"};
+
+std::vector<int32_t> synth_numbers(int32_t lo, int32_t hi) {
+    std::vector<int32_t> v(static_cast<size_t>(hi - lo + 1));
+    std::iota(v.begin(), v.end(), lo);
+    return v;
+}
 
 static const std::string& pick(synth_rng& r, const std::vector<std::string>& v) { return v[r.below(v.size())]; }
 

@@ -25,7 +25,9 @@ synth_rng synth_item_rng(uint64_t seed, uint64_t tag, uint64_t index);
 
 extern const std::vector<std::string> SYNTH_NAMES;  // 20 first names
 extern const std::vector<std::string> SYNTH_ITEMS;  // 10 plural nouns
-extern const std::vector<std::string> SYNTH_COLORS; // 10 colours
+
+// {lo, lo + 1, ..., hi}
+std::vector<int32_t> synth_numbers(int32_t lo, int32_t hi);
 
 // One arithmetic word problem (GSM8K layout).
 struct synth_problem {

@@ -20,8 +20,7 @@ static std::vector<task_item> recall_load(const task_options& options) {
     std::vector<task_item> items;
     for (int32_t i = 0; i < setup.n_items; ++i) {
         synth_rng r = synth_item_rng(setup.seed, 2, static_cast<uint64_t>(i));
-        std::vector<int32_t> boxes(RECALL_BOXES);
-        for (int32_t b = 0; b < RECALL_BOXES; ++b) boxes[b] = b + 1;
+        std::vector<int32_t> boxes = synth_numbers(1, RECALL_BOXES);
         r.shuffle(boxes);
         std::vector<int32_t> codes(n_facts);
         for (int32_t& c : codes) c = r.between(10, 99);

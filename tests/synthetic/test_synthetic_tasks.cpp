@@ -2,6 +2,8 @@
 // kvsweep-tiny was trained on): byte-identical prompts, answers and golds for the same seed.
 // Regenerate the fixture with tools/tinymodel/make_fixtures.py.
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
@@ -100,6 +102,38 @@ TEST(synthetic, deterministic_and_seed_dependent) {
     EXPECT_EQ(t.load(a).size(), 5u);
 }
 
+TEST(synthetic, choice_states_each_box_once_and_offers_every_fact) {
+    task_options o;
+    o.limit = 10;
+    o.shots = 8;
+    o.params["facts"] = 5; // 9 problems * 5 = 45 boxes
+    for (const task_item& item : task_get("synth_choice").load(o)) {
+        std::set<std::string> boxes;
+        size_t facts = 0;
+        for (const text_segment& seg : item.prompt.user) {
+            std::istringstream lines(seg.text);
+            std::set<std::string> codes, options;
+            for (std::string line; std::getline(lines, line);) {
+                if (line.rfind("Box ", 0) == 0 && line.find("The answer") == std::string::npos) {
+                    std::istringstream words(line);
+                    std::string box, number, holds, code;
+                    while (words >> box >> number >> holds >> code) {
+                        boxes.insert(number);
+                        codes.insert(code.substr(0, code.size() - 1)); // drop the "."
+                        ++facts;
+                    }
+                } else if (line.rfind("The code ", 0) == 0) { // "The code 48 is option B."
+                    options.insert(line.substr(9, line.find(' ', 9) - 9));
+                }
+            }
+            EXPECT_EQ(options.size(), 5u) << item.id;
+            for (const std::string& code : codes) EXPECT_TRUE(options.count(code)) << item.id << " code " << code;
+        }
+        EXPECT_EQ(facts, 45u) << item.id;
+        EXPECT_EQ(boxes.size(), 45u) << item.id;
+    }
+}
+
 TEST(synthetic, bad_options_name_the_field) {
     task_options o;
     o.params["facts_per_shot"] = 50; // 4 shots * 50 facts > 99 boxes
@@ -110,7 +144,7 @@ TEST(synthetic, bad_options_name_the_field) {
         EXPECT_NE(std::string(e.what()).find("facts_per_shot"), std::string::npos) << e.what();
     }
     task_options p;
-    p.params["people"] = 6;
+    p.params["facts"] = 6; // more than five options
     EXPECT_THROW(task_get("synth_choice").load(p), std::invalid_argument);
     task_options q;
     q.params["seed"] = -1;

@@ -18,7 +18,7 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 ITEM_CASES = [
     ("synth_arith", 2025, {}, 4), ("synth_arith", 7, {"shots": 5}, 3),
     ("synth_recall", 2025, {}, 4), ("synth_recall", 7, {"shots": 8, "facts_per_shot": 5}, 2),
-    ("synth_choice", 2025, {}, 4), ("synth_choice", 123456, {"shots": 1, "people": 5}, 3),
+    ("synth_choice", 2025, {}, 4), ("synth_choice", 123456, {"shots": 1, "facts": 5}, 3),
     ("synth_longgen", 2025, {}, 3), ("synth_longgen", 7, {"shots": 3, "questions": 6}, 2),
 ]
 

@@ -11,7 +11,6 @@ MASK = (1 << 64) - 1
 NAMES = ["Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gina", "Hugo", "Ivy", "Jack",
          "Kate", "Leo", "Mia", "Nick", "Olga", "Paul", "Rosa", "Sam", "Tina", "Will"]
 ITEMS = ["apples", "pens", "books", "cards", "eggs", "shells", "coins", "stamps", "toys", "cups"]
-COLORS = ["red", "blue", "green", "yellow", "black", "white", "pink", "brown", "gray", "orange"]
 LETTERS = "ABCDE"
 
 TASK_TAGS = {"synth_arith": 1, "synth_recall": 2, "synth_choice": 3, "synth_longgen": 4}
@@ -19,7 +18,7 @@ TASK_TAGS = {"synth_arith": 1, "synth_recall": 2, "synth_choice": 3, "synth_long
 SYSTEM_TEXT = {
     "synth_arith": "Solve the problem step by step. End with: The answer is N.",
     "synth_recall": "Remember the code of every box. Answer with the code of the box asked.",
-    "synth_choice": "Read the facts and pick the right option. End with: The answer is X.",
+    "synth_choice": "Read the facts and pick the option that matches. End with: The answer is X.",
     "synth_longgen": "Answer every question in order. Start each answer with Answer_i: "
                      "and end it with The answer is N.",
 }
@@ -28,7 +27,7 @@ SYSTEM_TEXT = {
 DEFAULTS = {
     "synth_arith": {"shots": 2},
     "synth_recall": {"shots": 4, "facts_per_shot": 3},
-    "synth_choice": {"shots": 2, "people": 4},
+    "synth_choice": {"shots": 2, "facts": 4},
     "synth_longgen": {"shots": 1, "questions": 3},
 }
 
@@ -139,31 +138,36 @@ def gen_recall(r, p):
 
 # ---- multiple choice from context ----------------------------------------------------------------
 
-def choice_problem(r, n_people):
-    """Returns (text, answer, letter): facts, question and five options A-E; the answer restates
-    the fact before the letter."""
-    names = list(NAMES)
-    r.shuffle(names)
-    names = names[:n_people]
-    colors = list(COLORS)
-    r.shuffle(colors)
-    liked = colors[:n_people]
-    asked = r.below(n_people)
-    options = colors[:5]  # the liked colours plus spare ones, so every fact is a distractor
+def choice_problem(r, boxes):
+    """Returns (text, answer, letter): a fact per box of `boxes`, the question and five options,
+    each written `CODE is L.`; the answer restates the fact, then the option, then the letter.
+    Options name the value first so that finding the letter is the same forward lookup as finding
+    the code (an induction-head copy), not a search backwards from the value."""
+    codes = list(range(10, 100))
+    r.shuffle(codes)
+    n = len(boxes)
+    asked = r.below(n)
+    options = codes[:5]  # the codes of every fact (distractors from the context) plus spare ones
     r.shuffle(options)
-    facts = " ".join(f"{names[i]} likes {liked[i]}." for i in range(n_people))
-    lines = "\n".join(f"{LETTERS[i]}. {options[i]}" for i in range(5))
-    letter = LETTERS[options.index(liked[asked])]
-    answer = f"{names[asked]} likes {liked[asked]}. The answer is {letter}."
-    return f"{facts}\nQ: What color does {names[asked]} like?\n{lines}", answer, letter
+    facts = " ".join(f"Box {boxes[i]} holds {codes[i]}." for i in range(n))
+    lines = "\n".join(f"The code {options[i]} is option {LETTERS[i]}." for i in range(5))
+    code = codes[asked]
+    letter = LETTERS[options.index(code)]
+    answer = f"Box {boxes[asked]} holds {code}. The code {code} is option {letter}. The answer is {letter}."
+    return f"{facts}\nQ: What does box {boxes[asked]} hold?\n{lines}", answer, letter
 
 
 def gen_choice(r, p):
+    """Boxes are distinct across the whole prompt (as in recall), so no shot states a conflicting
+    fact about the asked box."""
+    n = p["facts"]
+    boxes = list(range(1, 100))
+    r.shuffle(boxes)
     user = []
     for i in range(p["shots"]):
-        text, answer, _ = choice_problem(r, p["people"])
+        text, answer, _ = choice_problem(r, boxes[i * n:(i + 1) * n])
         user.append({"kind": "shot", "shot_id": i, "text": f"{text}\n{answer}\n\n"})
-    text, answer, letter = choice_problem(r, p["people"])
+    text, answer, letter = choice_problem(r, boxes[p["shots"] * n:(p["shots"] + 1) * n])
     user.append({"kind": "question", "shot_id": -1, "text": text})
     return user, answer, letter
 

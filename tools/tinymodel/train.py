@@ -39,7 +39,7 @@ def encode_item(tok, item, date_block):
     return ids, tok.encode_ordinary(item["answer"]) + [sp["<|eot_id|>"]]
 
 
-AUX_KINDS = ["aux_mqar", "aux_repeat", "aux_choice"]
+AUX_KINDS = ["aux_mqar", "aux_repeat", "aux_choice", "aux_options"]
 
 
 def qa_document(tok, facts, questions, answer_weight):
@@ -69,21 +69,37 @@ def aux_mqar(tok, r, answer_weight):
 
 
 def aux_choice(tok, r, answer_weight):
-    """synth_choice with several questions on one list of facts: many name -> colour -> letter
+    """synth_choice with several questions on one list of facts: many box -> code -> letter
     lookups per document, in the task's own question and reply format."""
-    people = r.sample(synth.NAMES, r.randint(2, 8))
-    colors = r.sample(synth.COLORS, len(people))
+    n = r.randint(2, 8)
+    boxes = r.sample(range(1, 100), n)
+    codes = r.sample(range(10, 100), n + 5)
     questions = []
     for _ in range(r.randint(2, 6)):
-        j = r.randrange(len(people))
-        options = r.sample([c for c in synth.COLORS if c != colors[j]], 4) + [colors[j]]
+        j = r.randrange(n)
+        options = r.sample([c for c in codes if c != codes[j]], 4) + [codes[j]]
         r.shuffle(options)
-        letter = synth.LETTERS[options.index(colors[j])]
-        questions.append((f"\nQ: What color does {people[j]} like?\n"
-                          + "\n".join(f"{synth.LETTERS[i]}. {o}" for i, o in enumerate(options)) + "\n",
-                          f"{people[j]} likes {colors[j]}. The answer is {letter}.\n"))
-    facts = " ".join(f"{p} likes {c}." for p, c in zip(people, colors))
+        letter = synth.LETTERS[options.index(codes[j])]
+        questions.append((f"Q: What does box {boxes[j]} hold?\n"
+                          + "".join(f"The code {o} is option {synth.LETTERS[i]}.\n" for i, o in enumerate(options)),
+                          f"Box {boxes[j]} holds {codes[j]}. The code {codes[j]} is option {letter}. The answer is {letter}.\n\n"))
+    facts = " ".join(f"Box {b} holds {c}." for b, c in zip(boxes, codes[:n])) + "\n"
     return qa_document(tok, facts, questions, answer_weight)
+
+
+def aux_options(tok, r, answer_weight):
+    """A list of options `CODE is L.`, then many of them restated: only the letters are
+    predictable, each by the forward lookup that synth_choice's answer needs."""
+    options, letters = r.sample(range(10, 100), 5), synth.LETTERS
+    lines = "".join(f"The code {o} is option {l}.\n" for o, l in zip(options, letters))
+    ids = [tok.special["<|begin_of_text|>"]] + tok.encode_ordinary(lines)
+    wts = [1.0] * len(ids)
+    for _ in range(r.randint(4, 12)):
+        j = r.randrange(5)
+        code, rest = tok.encode_ordinary(f"The code {options[j]} is option"), tok.encode_ordinary(f" {letters[j]}.\n")
+        ids += code + rest
+        wts += [0.0] * len(code) + [answer_weight] + [1.0] * (len(rest) - 1)  # the code is noise
+    return ids, wts[1:]
 
 
 def aux_repeat(tok, r, answer_weight):
@@ -106,7 +122,7 @@ def curriculum_params(task, r, recall_shots):
     if task == "synth_arith":
         return {"shots": r.randint(0, 2)}
     if task == "synth_choice":
-        return {"shots": r.randint(0, 2), "people": r.randint(2, 5)}
+        return {"shots": r.randint(0, 2), "facts": r.randint(2, 5)}
     return {"shots": r.randint(0, 1), "questions": r.randint(1, 3)}
 
 
@@ -128,6 +144,8 @@ class batcher:
             return aux_repeat(self.tok, self.r, self.args.answer_weight)
         if kind == "aux_choice":
             return aux_choice(self.tok, self.r, self.args.answer_weight)
+        if kind == "aux_options":
+            return aux_options(self.tok, self.r, self.args.answer_weight)
         item = synth.make_item(kind, self.args.seed, self.index, curriculum_params(kind, self.r, self.args.recall_shots))
         self.index += 1
         p, a = encode_item(self.tok, item, date_block=self.r.random() < 0.5)
