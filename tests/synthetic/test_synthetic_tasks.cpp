@@ -102,13 +102,13 @@ TEST(synthetic, deterministic_and_seed_dependent) {
     EXPECT_EQ(t.load(a).size(), 5u);
 }
 
-TEST(synthetic, choice_states_each_box_once_and_offers_every_fact) {
+TEST(synthetic, choice_states_each_box_and_code_once_and_offers_every_fact) {
     task_options o;
     o.limit = 10;
     o.shots = 8;
     o.params["facts"] = 5; // 9 problems * 5 = 45 boxes
     for (const task_item& item : task_get("synth_choice").load(o)) {
-        std::set<std::string> boxes;
+        std::set<std::string> boxes, all_options;
         size_t facts = 0;
         for (const text_segment& seg : item.prompt.user) {
             std::istringstream lines(seg.text);
@@ -122,15 +122,21 @@ TEST(synthetic, choice_states_each_box_once_and_offers_every_fact) {
                         codes.insert(code.substr(0, code.size() - 1)); // drop the "."
                         ++facts;
                     }
-                } else if (line.rfind("The code ", 0) == 0) { // "The code 48 is option B."
-                    options.insert(line.substr(9, line.find(' ', 9) - 9));
+                } else if (line.rfind("Options:", 0) == 0) { // "Options: A 12, B 48, ..., E 33."
+                    std::istringstream words(line.substr(8));
+                    for (std::string letter, code; words >> letter >> code;)
+                        options.insert(code.substr(0, code.size() - 1)); // drop the "," or "."
                 }
             }
             EXPECT_EQ(options.size(), 5u) << item.id;
             for (const std::string& code : codes) EXPECT_TRUE(options.count(code)) << item.id << " code " << code;
+            all_options.insert(options.begin(), options.end());
         }
         EXPECT_EQ(facts, 45u) << item.id;
         EXPECT_EQ(boxes.size(), 45u) << item.id;
+        // codes distinct across the prompt and never a box number: " right" marks only the asked code
+        EXPECT_EQ(all_options.size(), 45u) << item.id;
+        for (const std::string& code : all_options) EXPECT_FALSE(boxes.count(code)) << item.id << " code " << code;
     }
 }
 

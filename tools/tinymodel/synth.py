@@ -138,36 +138,47 @@ def gen_recall(r, p):
 
 # ---- multiple choice from context ----------------------------------------------------------------
 
-def choice_problem(r, boxes):
-    """Returns (text, answer, letter): a fact per box of `boxes`, the question and five options,
-    each written `CODE is L.`; the answer restates the fact, then the option, then the letter.
-    Options name the value first so that finding the letter is the same forward lookup as finding
-    the code (an induction-head copy), not a search backwards from the value."""
-    codes = list(range(10, 100))
-    r.shuffle(codes)
+def choice_walk(options, code):
+    """The reply's walk through the options up to the one holding `code`: `A 12, B 48 right.`
+    Each step copies an option's number after its letter, then what followed that number before:
+    `,` in the options line, or ` right` where the reply restated the asked fact, which ends the
+    walk. Both are forward lookups (recall's copy); the letters come in their fixed order, and the
+    answer's letter is the last one written."""
+    k = options.index(code)
+    return ", ".join(f"{LETTERS[i]} {options[i]}" for i in range(k + 1)) + " right.", LETTERS[k]
+
+
+def choice_problem(r, boxes, codes):
+    """Returns (text, answer, letter): a fact per box of `boxes` (box i holds codes[i]), the
+    question and the five `codes` as options `Options: A 12, B 48, ..., E 33.`; the answer
+    restates the fact (marked ` right`), walks the options to the match and names its letter."""
     n = len(boxes)
     asked = r.below(n)
-    options = codes[:5]  # the codes of every fact (distractors from the context) plus spare ones
+    options = list(codes)  # the codes of every fact (distractors from the context) plus spare ones
     r.shuffle(options)
     facts = " ".join(f"Box {boxes[i]} holds {codes[i]}." for i in range(n))
-    lines = "\n".join(f"The code {options[i]} is option {LETTERS[i]}." for i in range(5))
+    listed = ", ".join(f"{LETTERS[i]} {options[i]}" for i in range(5)) + "."
     code = codes[asked]
-    letter = LETTERS[options.index(code)]
-    answer = f"Box {boxes[asked]} holds {code}. The code {code} is option {letter}. The answer is {letter}."
-    return f"{facts}\nQ: What does box {boxes[asked]} hold?\n{lines}", answer, letter
+    walk, letter = choice_walk(options, code)
+    answer = f"Box {boxes[asked]} holds {code} right. {walk} The answer is {letter}."
+    return f"{facts}\nQ: What does box {boxes[asked]} hold?\nOptions: {listed}", answer, letter
 
 
 def gen_choice(r, p):
-    """Boxes are distinct across the whole prompt (as in recall), so no shot states a conflicting
-    fact about the asked box."""
-    n = p["facts"]
+    """Boxes and codes are distinct across the whole prompt, and no code is a box number: no
+    shot states a conflicting fact, and every number in a walk was followed by ` right` only if
+    it is the asked code."""
+    n, problems = p["facts"], p["shots"] + 1
     boxes = list(range(1, 100))
     r.shuffle(boxes)
+    boxes = boxes[:problems * n]
+    codes = [c for c in range(10, 100) if c not in boxes]  # >= 90 - 45 = 5 * 9 codes
+    r.shuffle(codes)
     user = []
-    for i in range(p["shots"]):
-        text, answer, _ = choice_problem(r, boxes[i * n:(i + 1) * n])
-        user.append({"kind": "shot", "shot_id": i, "text": f"{text}\n{answer}\n\n"})
-    text, answer, letter = choice_problem(r, boxes[p["shots"] * n:(p["shots"] + 1) * n])
+    for i in range(problems):
+        text, answer, letter = choice_problem(r, boxes[i * n:(i + 1) * n], codes[i * 5:(i + 1) * 5])
+        if i < p["shots"]:
+            user.append({"kind": "shot", "shot_id": i, "text": f"{text}\n{answer}\n\n"})
     user.append({"kind": "question", "shot_id": -1, "text": text})
     return user, answer, letter
 

@@ -69,37 +69,32 @@ def aux_mqar(tok, r, answer_weight):
 
 
 def aux_choice(tok, r, answer_weight):
-    """synth_choice with several questions on one list of facts: many box -> code -> letter
-    lookups per document, in the task's own question and reply format."""
-    n = r.randint(2, 8)
-    boxes = r.sample(range(1, 100), n)
-    codes = r.sample(range(10, 100), n + 5)
-    questions = []
-    for _ in range(r.randint(2, 6)):
-        j = r.randrange(n)
-        options = r.sample([c for c in codes if c != codes[j]], 4) + [codes[j]]
-        r.shuffle(options)
-        letter = synth.LETTERS[options.index(codes[j])]
-        questions.append((f"Q: What does box {boxes[j]} hold?\n"
-                          + "".join(f"The code {o} is option {synth.LETTERS[i]}.\n" for i, o in enumerate(options)),
-                          f"Box {boxes[j]} holds {codes[j]}. The code {codes[j]} is option {letter}. The answer is {letter}.\n\n"))
-    facts = " ".join(f"Box {b} holds {c}." for b, c in zip(boxes, codes[:n])) + "\n"
-    return qa_document(tok, facts, questions, answer_weight)
+    """synth_choice without the chat layout: several problems per document (facts, question,
+    options, reply), codes and boxes distinct across it, every reply graded."""
+    item = synth.make_item("synth_choice", 7_000_000 + r.randrange(1 << 30), 0,
+                           {"shots": r.randint(1, 4), "facts": r.randint(2, 5)})
+    text = "".join(s["text"] for s in item["user"]) + "\n"
+    questions = [(text, item["answer"] + "\n\n")]
+    return qa_document(tok, "", questions, answer_weight)
 
 
 def aux_options(tok, r, answer_weight):
-    """A list of options `CODE is L.`, then many of them restated: only the letters are
-    predictable, each by the forward lookup that synth_choice's answer needs."""
-    options, letters = r.sample(range(10, 100), 5), synth.LETTERS
-    lines = "".join(f"The code {o} is option {l}.\n" for o, l in zip(options, letters))
-    ids = [tok.special["<|begin_of_text|>"]] + tok.encode_ordinary(lines)
-    wts = [1.0] * len(ids)
-    for _ in range(r.randint(4, 12)):
-        j = r.randrange(5)
-        code, rest = tok.encode_ordinary(f"The code {options[j]} is option"), tok.encode_ordinary(f" {letters[j]}.\n")
-        ids += code + rest
-        wts += [0.0] * len(code) + [answer_weight] + [1.0] * (len(rest) - 1)  # the code is noise
-    return ids, wts[1:]
+    """Bare walks: per problem an options line, a restated fact naming one of its codes (the box
+    and code are noise, not graded), the walk and the letter; codes distinct across the document."""
+    problems = r.randint(2, 5)
+    codes = r.sample(range(10, 100), 5 * problems)
+    ids, wts = [tok.special["<|begin_of_text|>"]], []
+    for k in range(problems):
+        options = codes[5 * k:5 * k + 5]
+        listed = ", ".join(f"{synth.LETTERS[i]} {o}" for i, o in enumerate(options)) + "."
+        code = r.choice(options)
+        walk, letter = synth.choice_walk(options, code)
+        box = r.choice([b for b in range(1, 100) if b not in codes])
+        head = tok.encode_ordinary(f"Options: {listed}\nBox {box} holds {code}")
+        rest = tok.encode_ordinary(f" right. {walk} The answer is {letter}.\n")
+        ids += head + rest
+        wts += [0.0] * len(head) + [answer_weight] * len(rest)
+    return ids, wts[:len(ids) - 1]
 
 
 def aux_repeat(tok, r, answer_weight):
