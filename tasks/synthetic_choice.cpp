@@ -13,22 +13,25 @@ static constexpr int32_t N_OPTIONS = 5;
 
 struct choice_problem {
     std::string text;   // facts, question and options A-E
-    std::string answer; // the fact marked " right", the walk to the matching option, "The answer is L."
+    std::string answer; // the fact marked " 1", the walk to the matching option, "The answer is L."
     char letter = 'A';
 };
 
-// The reply walks the options up to the one holding `code` ("A 12, B 48 right."): each step copies
-// an option's number after its letter, then what followed that number before: "," in the options
-// line, or " right" where the reply restated the asked fact, which ends the walk. Both are forward
-// lookups (recall's copy); the letters come in their fixed order, so the answer's letter is the
+// The reply walks the options up to the one holding `code` ("A 12 0, B 48 1."), each option's
+// number followed by 1 if it is the code, else 0. Every step is a forward lookup (recall's copy of
+// a number two tokens after its key): the option's number after its letter, then the digit after
+// that number: only the code was followed by " 1" before, where the reply restated the asked fact
+// ("Box 17 holds 48 1."). The letters come in their fixed order, so the answer's letter is the
 // last one written, never a copied letter (which the small model did not learn).
 static std::string choice_walk(const std::vector<int32_t>& options, int32_t code) {
     std::string walk;
     for (size_t i = 0; i < options.size(); ++i) {
-        walk += (i ? ", " : "") + std::string(1, LETTERS[i]) + " " + std::to_string(options[i]);
-        if (options[i] == code) break;
+        const bool match = options[i] == code;
+        walk += (i ? ", " : "") + std::string(1, LETTERS[i]) + " " + std::to_string(options[i]) +
+                (match ? " 1" : " 0");
+        if (match) break;
     }
-    return walk + " right.";
+    return walk + ".";
 }
 
 // Box i holds codes[i]; the options are the five codes (every fact's code plus spare ones).
@@ -48,7 +51,7 @@ static choice_problem make_problem(synth_rng& r, const std::vector<int32_t>& box
     p.text += ".";
     const int32_t code = codes[asked];
     p.letter = LETTERS[std::find(options.begin(), options.end(), code) - options.begin()];
-    p.answer = "Box " + std::to_string(boxes[asked]) + " holds " + std::to_string(code) + " right. " +
+    p.answer = "Box " + std::to_string(boxes[asked]) + " holds " + std::to_string(code) + " 1. " +
                choice_walk(options, code) + " The answer is " + std::string(1, p.letter) + ".";
     return p;
 }
@@ -61,8 +64,8 @@ static std::vector<task_item> choice_load(const task_options& options) {
     for (int32_t i = 0; i < setup.n_items; ++i) {
         synth_rng r = synth_item_rng(setup.seed, 3, static_cast<uint64_t>(i));
         // Boxes and codes are distinct across the prompt and no code is a box number: no shot
-        // contradicts the question, and a number in the walk was followed by " right" before only
-        // if it is the asked code. At most 45 boxes leave at least 45 = 9 * 5 codes of 10..99.
+        // contradicts the question, and a number in the walk was followed by " 1" before only if
+        // it is the asked code. At most 45 boxes leave at least 45 = 9 * 5 codes of 10..99.
         std::vector<int32_t> boxes = synth_numbers(1, 99);
         r.shuffle(boxes);
         boxes.resize(static_cast<size_t>(problems * n_facts));

@@ -134,7 +134,7 @@ TEST(synthetic, choice_states_each_box_and_code_once_and_offers_every_fact) {
         }
         EXPECT_EQ(facts, 45u) << item.id;
         EXPECT_EQ(boxes.size(), 45u) << item.id;
-        // codes distinct across the prompt and never a box number: " right" marks only the asked code
+        // codes distinct across the prompt and never a box number: " 1" follows only the asked code
         EXPECT_EQ(all_options.size(), 45u) << item.id;
         for (const std::string& code : all_options) EXPECT_FALSE(boxes.count(code)) << item.id << " code " << code;
     }

@@ -139,19 +139,20 @@ def gen_recall(r, p):
 # ---- multiple choice from context ----------------------------------------------------------------
 
 def choice_walk(options, code):
-    """The reply's walk through the options up to the one holding `code`: `A 12, B 48 right.`
-    Each step copies an option's number after its letter, then what followed that number before:
-    `,` in the options line, or ` right` where the reply restated the asked fact, which ends the
-    walk. Both are forward lookups (recall's copy); the letters come in their fixed order, and the
+    """The reply's walk through the options up to the one holding `code`: `A 12 0, B 48 1.`, each
+    option's number followed by 1 if it is the code, else 0. Every step is a forward lookup
+    (recall's copy of a number two tokens after its key): the option's number after its letter,
+    then the digit after that number: only the code was followed by ` 1` before, where the reply
+    restated the asked fact (`Box 17 holds 48 1.`). The letters come in their fixed order, and the
     answer's letter is the last one written."""
     k = options.index(code)
-    return ", ".join(f"{LETTERS[i]} {options[i]}" for i in range(k + 1)) + " right.", LETTERS[k]
+    return ", ".join(f"{LETTERS[i]} {options[i]} {int(i == k)}" for i in range(k + 1)) + ".", LETTERS[k]
 
 
 def choice_problem(r, boxes, codes):
     """Returns (text, answer, letter): a fact per box of `boxes` (box i holds codes[i]), the
     question and the five `codes` as options `Options: A 12, B 48, ..., E 33.`; the answer
-    restates the fact (marked ` right`), walks the options to the match and names its letter."""
+    restates the fact (marked ` 1`), walks the options to the match and names its letter."""
     n = len(boxes)
     asked = r.below(n)
     options = list(codes)  # the codes of every fact (distractors from the context) plus spare ones
@@ -160,13 +161,13 @@ def choice_problem(r, boxes, codes):
     listed = ", ".join(f"{LETTERS[i]} {options[i]}" for i in range(5)) + "."
     code = codes[asked]
     walk, letter = choice_walk(options, code)
-    answer = f"Box {boxes[asked]} holds {code} right. {walk} The answer is {letter}."
+    answer = f"Box {boxes[asked]} holds {code} 1. {walk} The answer is {letter}."
     return f"{facts}\nQ: What does box {boxes[asked]} hold?\nOptions: {listed}", answer, letter
 
 
 def gen_choice(r, p):
     """Boxes and codes are distinct across the whole prompt, and no code is a box number: no
-    shot states a conflicting fact, and every number in a walk was followed by ` right` only if
+    shot states a conflicting fact, and a number in a walk was followed by ` 1` before only if
     it is the asked code."""
     n, problems = p["facts"], p["shots"] + 1
     boxes = list(range(1, 100))

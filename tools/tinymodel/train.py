@@ -91,7 +91,7 @@ def aux_options(tok, r, answer_weight):
         walk, letter = synth.choice_walk(options, code)
         box = r.choice([b for b in range(1, 100) if b not in codes])
         head = tok.encode_ordinary(f"Options: {listed}\nBox {box} holds {code}")
-        rest = tok.encode_ordinary(f" right. {walk} The answer is {letter}.\n")
+        rest = tok.encode_ordinary(f" 1. {walk} The answer is {letter}.\n")
         ids += head + rest
         wts += [0.0] * len(head) + [answer_weight] * len(rest)
     return ids, wts[:len(ids) - 1]
@@ -225,6 +225,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--minutes", type=float, default=1e9, help="stop early after this wall time")
+    ap.add_argument("--stop-step", type=int, default=0,
+                    help="stop after this step (the learning-rate schedule still spans --steps)")
     ap.add_argument("--mix", default="1,1.5,1,0.5", help="weights of " + ",".join(TASKS))
     ap.add_argument("--aux-mix", default="0,0,0", help="weights of " + ",".join(AUX_KINDS))
     ap.add_argument("--answer-weight", type=float, default=3.0)
@@ -279,7 +281,7 @@ def main():
         seen += int((targets >= 0).sum())
         loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
         minutes = (time.time() - start) / 60
-        last = step == args.steps or minutes > args.minutes
+        last = step == args.steps or step == args.stop_step or minutes > args.minutes
         if step % args.eval_every == 0 or last:
             model.eval()
             accs = [exact_match(model, evals[t]) for t in TASKS] + [copy_accuracy(model, copy_docs, separators)]
