@@ -126,6 +126,18 @@ TEST(ops, matvec_q8_0_matches_reference) {
             matvec_q8_0(q.data(), d.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
             matvec_q8_0_ref(q.data(), d.data(), s.rows, s.cols, x.data(), nb, ref.data());
             EXPECT_EQ(y, ref) << s.rows << "x" << s.cols << " nb " << nb;
+            // and the definition is the product with the dequantized weights, up to the int16
+            // rounding of the inputs (relative 2^-16 per product)
+            for (int b = 0; b < nb; ++b)
+                for (int64_t r = 0; r < s.rows; ++r) {
+                    double exact = 0.0, magnitude = 0.0;
+                    for (int64_t k = 0; k < s.cols; ++k) {
+                        const double wk = fp16_to_fp32(d[(r * s.cols + k) / 32]) * (double)q[r * s.cols + k];
+                        exact += wk * x[b * s.cols + k];
+                        magnitude += std::fabs(wk * x[b * s.cols + k]);
+                    }
+                    EXPECT_NEAR(y[b * s.rows + r], exact, 2e-5 * magnitude + 1e-6) << r << " " << b;
+                }
         }
     }
 }
