@@ -170,14 +170,6 @@ void quantize_row_q8_0(const float* x, int64_t n, int8_t* qs, uint16_t* scales) 
     }
 }
 
-namespace {
-float hmax8(__m256 v) {
-    const __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    return _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
-}
-} // namespace
-
 // Vectorised: decode quantizes every input vector with it.
 void quantize_row_q16(const float* x, int64_t n, int16_t* qs, float* scales) {
     for (int64_t b = 0; b < n / Q8_0_BLOCK; ++b) {
