@@ -98,18 +98,20 @@ void convert(typename M::row_t h, int64_t k0, int64_t n, float* out) {
 // inputs, so the compiler would keep them in memory) and the unroll pragmas keep them in registers
 // (-O2 does not fully unroll on its own). The block of 32 columns number j < pf_lines prefetches
 // line j after every non-null pf[i] (a panel ahead, for the panel kernel): one line per row per
-// block, since a burst of prefetches stalls until its lines arrive. Not inlined: inlined into the
-// panel kernel, GCC kept the accumulators in memory.
-template <int R, int NB, typename M, _mm_hint hint = _MM_HINT_T0>
+// block, since a burst of prefetches stalls until its lines arrive. With keep, the weights are also
+// stored as floats at w_keep[i] + k (the panel kernel's first group converts a BF16 panel so, for
+// the other groups, instead of in a pass of its own). The lambdas always inlined, tile_steps never:
+// otherwise GCC kept the accumulators (or the weights) on the stack, stored every step.
+template <int R, int NB, typename M, _mm_hint hint = _MM_HINT_T0, bool keep = false>
 __attribute__((noinline)) void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[NB], int64_t k0,
                                           int64_t k1, float* acc_io, int64_t acc_ld, const char* const* pf = nullptr,
-                                          int64_t pf_lines = 0) {
+                                          int64_t pf_lines = 0, float* const* w_keep = nullptr) {
     __m256 acc[R][NB];
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_loadu_ps(acc_io + i * acc_ld + 8 * b);
-    auto step = [&](int64_t k, const __m256(&d)[R]) {
+    auto step = [&](int64_t k, const __m256(&d)[R]) __attribute__((always_inline)) {
         // The smaller operand set is loaded first and kept (weights when R <= NB, else inputs), so
         // min(R, NB) + 1 registers beside the accumulators. The empty asm statements pin loads in
         // registers, or GCC folds them into every FMA that uses them and the loads, not the FMAs,
@@ -119,6 +121,7 @@ __attribute__((noinline)) void tile_steps(const typename M::row_t (&w)[R], const
 #pragma GCC unroll 8
             for (int i = 0; i < R; ++i) {
                 wv[i] = M::at(w[i], k, d[i]);
+                if constexpr (keep) _mm256_store_ps(w_keep[i] + k, wv[i]);
                 __asm__("" : "+x"(wv[i]));
             }
 #pragma GCC unroll 8
@@ -138,13 +141,14 @@ __attribute__((noinline)) void tile_steps(const typename M::row_t (&w)[R], const
 #pragma GCC unroll 8
             for (int i = 0; i < R; ++i) {
                 __m256 wv = M::at(w[i], k, d[i]);
+                if constexpr (keep) _mm256_store_ps(w_keep[i] + k, wv);
                 __asm__("" : "+x"(wv));
 #pragma GCC unroll 8
                 for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
             }
         }
     };
-    auto scales = [&](int64_t k, __m256(&d)[R]) {
+    auto scales = [&](int64_t k, __m256(&d)[R]) __attribute__((always_inline)) {
 #pragma GCC unroll 8
         for (int i = 0; i < R; ++i) d[i] = M::scale(w[i], k);
     };
@@ -239,12 +243,12 @@ void matvec_direct(const M& m, const float* x, int64_t ldx, float* y, int64_t ld
 }
 
 // More than 4 vectors: tiles of 3 rows x 4 vectors over column blocks of panel_cols. A block's
-// weights (converted to floats once for BF16) stay in L1 for every group of 4 vectors, and
-// so are read from memory once per call; accumulators wait in `acc` between blocks. The panel
-// panel_lead ahead in each row stream is prefetched meanwhile, shared out among the groups.
-// 512 columns (with the inputs packed per panel) beat 1024 by ~10% once the weights come from
-// memory (one core, 19200 x 2048, 16 vectors: 27 -> 30 G multiply-adds/s); 256 lose to the cost
-// of switching groups.
+// weights (converted to floats once for BF16, by the first group) stay in L1 for every group of 4
+// vectors, and so are read from memory once per call; accumulators wait in `acc` between blocks.
+// The panel panel_lead ahead in each row stream is prefetched meanwhile, shared out among the
+// groups. 512 columns (with the inputs packed per panel) beat 1024 by ~10% once the weights come
+// from memory (one core, 19200 x 2048, 16 vectors: 27 -> 30 G multiply-adds/s); 256 lose to the
+// cost of switching groups.
 constexpr int64_t panel_cols = 512;
 constexpr int panel_rows = 3, panel_group = 4, panel_lead = 2;
 
@@ -273,17 +277,17 @@ void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, in
         for (int64_t k0 = 0; k0 < cols8; k0 += panel_cols) {
             const int64_t n = std::min(panel_cols, cols8 - k0);
             const float* xp = xa + k0 / panel_cols * nb * panel_cols;
-            const float* w[R];
+            typename M::row_t ws[R]; // the panel in the matrix
+            const float* w[R];       // as floats: F32 in place, BF16 converted by the first group
+            float* keep[R];
             for (int i = 0; i < R; ++i) {
-                if constexpr (is_f32) {
-                    w[i] = src[i] + k0;
-                } else {
-                    convert<M>(src[i], k0, n, panel[i]);
-                    w[i] = panel[i];
-                }
+                ws[i] = src[i] + k0;
+                keep[i] = panel[i];
+                if constexpr (is_f32) w[i] = ws[i];
+                else w[i] = panel[i];
             }
-            // The panel to prefetch: the bursty reads of converting a panel (or of the first
-            // group's pass over F32 rows) leave the hardware prefetchers behind.
+            // The panel to prefetch: the first group's bursty reads of a panel leave the hardware
+            // prefetchers behind.
             const int64_t ahead = k0 / panel_cols + panel_lead, wraps = ahead / row_panels;
             const int64_t pf_k = ahead % row_panels * panel_cols, pf_n = std::min(panel_cols, cols8 - pf_k);
             const char* pf_row[R];
@@ -301,6 +305,10 @@ void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, in
                     constexpr int NB = decltype(group)::value;
                     const float* xb[NB];
                     fill_n(xb, [&](int b) { return xp + (b0 + b) * panel_cols; });
+                    if constexpr (!is_f32)
+                        if (b0 == 0)
+                            return tile_steps<R, NB, M, M::prefetch_hint, true>(ws, xb, 0, n, &acc[b0 * 8], nb * 8, pf,
+                                                                                lines, keep);
                     tile_steps<R, NB, f32_matrix, M::prefetch_hint>(w, xb, 0, n, &acc[b0 * 8], nb * 8, pf, lines);
                 });
         }
