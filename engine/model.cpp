@@ -298,11 +298,9 @@ void decode_attention(const model_config& c, std::vector<decode_slot>& batch, in
             p.resize(vis);
             for (int h = ch_index * queries; h < (ch_index + 1) * queries; ++h) {
                 const float* qh = q + b * q_dim + (int64_t)h * hd;
-                for (int64_t j = 0; j < vis; ++j) p[j] = dot_f32(qh, ch.k.data() + j * hd, hd) * scale;
+                dot_rows_f32(qh, ch.k.data(), hd, vis, hd, scale, p.data());
                 softmax_inplace(p.data(), vis);
-                float* out = att + b * q_dim + (int64_t)h * hd;
-                std::fill(out, out + hd, 0.0f);
-                for (int64_t j = 0; j < vis; ++j) axpy_f32(p[j], ch.v.data() + j * hd, out, hd);
+                weighted_sum_f32(p.data(), ch.v.data(), hd, vis, hd, att + b * q_dim + (int64_t)h * hd);
                 if (cache.track_scores) add_rows(ch.score.data(), p.data(), vis);
             }
         }

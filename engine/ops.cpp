@@ -170,14 +170,6 @@ void quantize_row_q8_0(const float* x, int64_t n, int8_t* qs, uint16_t* scales) 
     }
 }
 
-namespace {
-float hmax8(__m256 v) {
-    const __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    return _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
-}
-} // namespace
-
 // Vectorised: decode quantizes every input vector with it.
 void quantize_row_q16(const float* x, int64_t n, int16_t* qs, float* scales) {
     for (int64_t b = 0; b < n / Q8_0_BLOCK; ++b) {
@@ -218,12 +210,72 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-void axpy_f32(float a, const float* x, float* y, int64_t n) {
-    const __m256 av = _mm256_set1_ps(a);
+void dot_rows_f32(const float* a, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float scale,
+                  float* out) {
+    // Four rows at a time, each with dot_f32's two chains: eight independent chains instead of
+    // two, which leave the FMA latency exposed on short rows (attention heads of 64). The unroll
+    // pragmas keep the arrays in registers.
+    constexpr int tile = 4;
+    int64_t j = 0;
+    for (; j + tile <= n_rows; j += tile) {
+        const float* b[tile];
+        __m256 acc0[tile], acc1[tile];
+#pragma GCC unroll 4
+        for (int r = 0; r < tile; ++r) {
+            b[r] = rows + (j + r) * ld;
+            acc0[r] = acc1[r] = _mm256_setzero_ps();
+        }
+        int64_t k = 0;
+        for (; k + 16 <= n; k += 16) {
+            const __m256 a0 = _mm256_loadu_ps(a + k), a1 = _mm256_loadu_ps(a + k + 8);
+#pragma GCC unroll 4
+            for (int r = 0; r < tile; ++r) {
+                acc0[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[r] + k), acc0[r]);
+                acc1[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b[r] + k + 8), acc1[r]);
+            }
+        }
+        for (; k + 8 <= n; k += 8)
+#pragma GCC unroll 4
+            for (int r = 0; r < tile; ++r)
+                acc0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b[r] + k), acc0[r]);
+        for (int r = 0; r < tile; ++r) {
+            float s = hsum8(_mm256_add_ps(acc0[r], acc1[r]));
+            for (int64_t i = k; i < n; ++i) s += a[i] * b[r][i];
+            out[j + r] = s * scale;
+        }
+    }
+    for (; j < n_rows; ++j) out[j] = dot_f32(a, rows + j * ld, n) * scale;
+}
+
+void weighted_sum_f32(const float* w, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float* out) {
+    // Blocks of 64 columns whose sums stay in registers over all rows (an axpy per row would
+    // load and store them for every row).
+    constexpr int block = 8;
     int64_t k = 0;
-    for (; k + 8 <= n; k += 8)
-        _mm256_storeu_ps(y + k, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
-    for (; k < n; ++k) y[k] += a * x[k];
+    for (; k + 8 * block <= n; k += 8 * block) {
+        __m256 acc[block];
+#pragma GCC unroll 8
+        for (int c = 0; c < block; ++c) acc[c] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_rows; ++j) {
+            const __m256 wj = _mm256_set1_ps(w[j]);
+#pragma GCC unroll 8
+            for (int c = 0; c < block; ++c)
+                acc[c] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(rows + j * ld + k + 8 * c), acc[c]);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < block; ++c) _mm256_storeu_ps(out + k + 8 * c, acc[c]);
+    }
+    for (; k + 8 <= n; k += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_rows; ++j)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), _mm256_loadu_ps(rows + j * ld + k), acc);
+        _mm256_storeu_ps(out + k, acc);
+    }
+    for (; k < n; ++k) {
+        float s = 0.0f;
+        for (int64_t j = 0; j < n_rows; ++j) s = std::fma(w[j], rows[j * ld + k], s);
+        out[k] = s;
+    }
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {

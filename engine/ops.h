@@ -44,7 +44,12 @@ void dequantize_row_bf16(const uint16_t* x, int64_t n, float* out);
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
 void softmax_inplace(float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n); // fixed summation order
-void axpy_f32(float a, const float* x, float* y, int64_t n); // y += a * x
+// out[j] = dot_f32(a, rows + j * ld, n) * scale for j < n_rows, bitwise.
+void dot_rows_f32(const float* a, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float scale,
+                  float* out);
+// out[k] = sum over j < n_rows of w[j] * rows[j * ld + k], one fused multiply-add per row in order
+// j = 0, 1, ... from 0.
+void weighted_sum_f32(const float* w, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float* out);
 void swiglu(float* gate, const float* up, int64_t n); // gate = silu(gate) * up, elementwise
 
 // ---- batched matrix-vector kernels (ops_matvec.cpp) ------------------------------------------------

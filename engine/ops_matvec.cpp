@@ -28,15 +28,11 @@
 
 namespace {
 
-template <_mm_hint hint = _MM_HINT_T0>
-void prefetch_bytes(const void* p, int64_t n) {
-    for (int64_t i = 0; i < n; i += 64) _mm_prefetch((const char*)p + i, hint);
-}
-
 // Weight formats. row(r) is a handle on row r; scale(h, k) the Q8_0 block scale in effect at
 // column k (a dummy the compiler drops for the others); at(h, k, d) weights k..k+8 as floats;
-// prefetch(h, k0, n) asks for the bytes of columns [k0, k0 + n). Q8_0 goes through the float
-// kernels only to be dequantized (convert); its products have their own kernel below.
+// address(h, k) is where column k's bytes start, and prefetch_hint the cache level the panel kernel
+// prefetches them to. Q8_0 goes through the float kernels only to be dequantized (convert); its
+// products have their own kernel below.
 struct f32_matrix {
     const float* w;
     int64_t cols;
@@ -45,9 +41,10 @@ struct f32_matrix {
     static __m256 scale(row_t, int64_t) { return _mm256_setzero_ps(); }
     static __m256 at(row_t h, int64_t k, __m256) { return _mm256_loadu_ps(h + k); }
     static float scalar(row_t h, int64_t k) { return h[k]; }
+    static const char* address(row_t h, int64_t k) { return (const char*)(h + k); }
     // into L2 only: the first vector group reads these rows directly, and in L1 they would evict
     // the weights in use (measured slower)
-    static void prefetch(row_t h, int64_t k0, int64_t n) { prefetch_bytes<_MM_HINT_T1>(h + k0, n * 4); }
+    static constexpr _mm_hint prefetch_hint = _MM_HINT_T1;
 };
 
 struct bf16_matrix {
@@ -61,7 +58,8 @@ struct bf16_matrix {
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
     }
     static float scalar(row_t h, int64_t k) { return bf16_to_fp32(h[k]); }
-    static void prefetch(row_t h, int64_t k0, int64_t n) { prefetch_bytes(h + k0, n * 2); }
+    static const char* address(row_t h, int64_t k) { return (const char*)(h + k); }
+    static constexpr _mm_hint prefetch_hint = _MM_HINT_T0;
 };
 
 struct q8_0_matrix {
@@ -94,19 +92,26 @@ void convert(typename M::row_t h, int64_t k0, int64_t n, float* out) {
     for (; k < n; k += 8) _mm256_storeu_ps(out + k, M::at(h, k0 + k, M::scale(h, k0 + k)));
 }
 
-// acc[i][b] advances over columns [k0, k1) (k1 - k0 a multiple of 8, k0 one of 32) of rows w[i]
-// and vectors x[b]. Steps of 32 fetch each Q8_0 scale once. The accumulators are copied to a local
-// array (stores through `acc` could alias the inputs, so the compiler would keep them in memory)
-// and the unroll pragmas keep them in registers (-O2 does not fully unroll on its own).
-template <int R, int NB, typename M>
-inline void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[NB], int64_t k0, int64_t k1,
-                       __m256 (&acc_out)[R][NB]) {
+// acc[i][b] (8 floats at acc_io + i * acc_ld + 8 * b) advances over columns [k0, k1) (k1 - k0 a
+// multiple of 8, k0 one of 32) of rows w[i] and vectors x[b]. Steps of 32 fetch each Q8_0 scale
+// once. The accumulators are copied to a local array (stores through `acc_io` could alias the
+// inputs, so the compiler would keep them in memory) and the unroll pragmas keep them in registers
+// (-O2 does not fully unroll on its own). The block of 32 columns number j < pf_lines prefetches
+// line j after every non-null pf[i] (a panel ahead, for the panel kernel): one line per row per
+// block, since a burst of prefetches stalls until its lines arrive. With keep, the weights are also
+// stored as floats at w_keep[i] + k (the panel kernel's first group converts a BF16 panel so, for
+// the other groups, instead of in a pass of its own). The lambdas always inlined, tile_steps never:
+// otherwise GCC kept the accumulators (or the weights) on the stack, stored every step.
+template <int R, int NB, typename M, _mm_hint hint = _MM_HINT_T0, bool keep = false>
+__attribute__((noinline)) void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[NB], int64_t k0,
+                                          int64_t k1, float* acc_io, int64_t acc_ld, const char* const* pf = nullptr,
+                                          int64_t pf_lines = 0, float* const* w_keep = nullptr) {
     __m256 acc[R][NB];
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
-        for (int b = 0; b < NB; ++b) acc[i][b] = acc_out[i][b];
-    auto step = [&](int64_t k, const __m256(&d)[R]) {
+        for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_loadu_ps(acc_io + i * acc_ld + 8 * b);
+    auto step = [&](int64_t k, const __m256(&d)[R]) __attribute__((always_inline)) {
         // The smaller operand set is loaded first and kept (weights when R <= NB, else inputs), so
         // min(R, NB) + 1 registers beside the accumulators. The empty asm statements pin loads in
         // registers, or GCC folds them into every FMA that uses them and the loads, not the FMAs,
@@ -116,6 +121,7 @@ inline void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[
 #pragma GCC unroll 8
             for (int i = 0; i < R; ++i) {
                 wv[i] = M::at(w[i], k, d[i]);
+                if constexpr (keep) _mm256_store_ps(w_keep[i] + k, wv[i]);
                 __asm__("" : "+x"(wv[i]));
             }
 #pragma GCC unroll 8
@@ -135,21 +141,28 @@ inline void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[
 #pragma GCC unroll 8
             for (int i = 0; i < R; ++i) {
                 __m256 wv = M::at(w[i], k, d[i]);
+                if constexpr (keep) _mm256_store_ps(w_keep[i] + k, wv);
                 __asm__("" : "+x"(wv));
 #pragma GCC unroll 8
                 for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_fmadd_ps(wv, xv[b], acc[i][b]);
             }
         }
     };
-    auto scales = [&](int64_t k, __m256(&d)[R]) {
+    auto scales = [&](int64_t k, __m256(&d)[R]) __attribute__((always_inline)) {
 #pragma GCC unroll 8
         for (int i = 0; i < R; ++i) d[i] = M::scale(w[i], k);
     };
     int64_t k = k0;
-    for (; k + 32 <= k1; k += 32) {
+    for (int64_t line = 0; k + 32 <= k1; k += 32, ++line) {
         __m256 d[R];
         scales(k, d);
-#pragma GCC unroll 4
+        if (line < pf_lines)
+            for (int i = 0; i < R; ++i)
+                if (pf[i]) _mm_prefetch(pf[i] + 64 * line, hint);
+        // One step per iteration: unrolled, GCC interleaved the steps and spilled an accumulator,
+        // whose store and reload then bounded the loop (3 x 4 tile, data in L1, one core: 37.8 ->
+        // 40.3 G multiply-adds/s).
+#pragma GCC unroll 1
         for (int c = 0; c < 4; ++c) step(k + 8 * c, d);
     }
     for (; k < k1; k += 8) {
@@ -160,7 +173,7 @@ inline void tile_steps(const typename M::row_t (&w)[R], const float* const (&x)[
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
-        for (int b = 0; b < NB; ++b) acc_out[i][b] = acc[i][b];
+        for (int b = 0; b < NB; ++b) _mm256_storeu_ps(acc_io + i * acc_ld + 8 * b, acc[i][b]);
 }
 
 // The end of a chain: the tree sum of the lanes, then the columns past the last multiple of 8.
@@ -219,36 +232,43 @@ void matvec_direct(const M& m, const float* x, int64_t ldx, float* y, int64_t ld
         constexpr int R = std::extent_v<std::remove_reference_t<decltype(rows)>>;
         typename M::row_t w[R];
         const float* xb[NB];
-        __m256 acc[R][NB];
+        alignas(32) float acc[R][NB][8] = {};
         fill_n(w, [&](int i) { return m.row(rows[i]); });
         fill_n(xb, [&](int b) { return x + b * ldx; });
-#pragma GCC unroll 8
-        for (int i = 0; i < R; ++i) fill_n(acc[i], [](int) { return _mm256_setzero_ps(); });
-        tile_steps<R, NB, M>(w, xb, 0, cols8, acc);
+        tile_steps<R, NB, M>(w, xb, 0, cols8, &acc[0][0][0], NB * 8);
         for (int i = 0; i < R; ++i)
-            for (int b = 0; b < NB; ++b) y[b * ldy + rows[i]] = chain_end<M>(acc[i][b], w[i], xb[b], m.cols);
+            for (int b = 0; b < NB; ++b)
+                y[b * ldy + rows[i]] = chain_end<M>(_mm256_load_ps(acc[i][b]), w[i], xb[b], m.cols);
     });
 }
 
 // More than 4 vectors: tiles of 3 rows x 4 vectors over column blocks of panel_cols. A block's
-// weights (converted to floats once for BF16) stay in L1 for every group of 4 vectors, and
-// so are read from memory once per call; accumulators wait in `acc` between blocks.
-constexpr int64_t panel_cols = 1024;
-constexpr int panel_rows = 3, panel_group = 4;
+// weights (converted to floats once for BF16, by the first group) stay in L1 for every group of 4
+// vectors, and so are read from memory once per call; accumulators wait in `acc` between blocks.
+// The panel panel_lead ahead in each row stream is prefetched meanwhile, shared out among the
+// groups. 512 columns (with the inputs packed per panel) beat 1024 by ~10% once the weights come
+// from memory (one core, 19200 x 2048, 16 vectors: 27 -> 30 G multiply-adds/s); 256 lose to the
+// cost of switching groups.
+constexpr int64_t panel_cols = 512;
+constexpr int panel_rows = 3, panel_group = 4, panel_lead = 2;
 
 template <typename M>
 void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, int64_t ldy, int64_t r0, int64_t r1) {
     constexpr bool is_f32 = std::is_same_v<M, f32_matrix>;
-    const int64_t cols8 = m.cols & ~int64_t{7};
+    const int64_t cols8 = m.cols & ~int64_t{7}, row_panels = (cols8 + panel_cols - 1) / panel_cols;
     alignas(32) float panel[panel_rows][panel_cols];
     std::vector<float> acc((size_t)panel_rows * nb * 8); // [row][vector][8 lanes]
-    // The inputs, copied to rows that start on a cache line: activations come from malloc (16-byte
-    // aligned), and loads straddling two lines cost ~10% here, where every input is read by
-    // every tile. [nb][ldxa]
-    const int64_t ldxa = (cols8 + 15) / 16 * 16;
-    std::vector<float> xbuf((size_t)ldxa * nb + 15);
+    // The inputs, copied panel by panel, each panel's columns of the nb vectors contiguous, to rows
+    // that start on a cache line: activations come from malloc (16-byte aligned), and loads
+    // straddling two lines cost ~10% here, where every input is read by every tile.
+    // [row_panels][nb][panel_cols]
+    std::vector<float> xbuf((size_t)row_panels * nb * panel_cols + 15);
     float* xa = xbuf.data() + (16 - (uintptr_t)xbuf.data() / 4 % 16) % 16;
-    for (int b = 0; b < nb; ++b) std::copy(x + b * ldx, x + b * ldx + cols8, xa + b * ldxa);
+    for (int64_t p = 0; p < row_panels; ++p)
+        for (int b = 0; b < nb; ++b) {
+            const float* in = x + b * ldx + p * panel_cols;
+            std::copy(in, in + std::min(panel_cols, cols8 - p * panel_cols), xa + (p * nb + b) * panel_cols);
+        }
     for_row_tiles<panel_rows>(r0, r1, [&](const auto& rows) {
         constexpr int R = std::extent_v<std::remove_reference_t<decltype(rows)>>;
         typename M::row_t src[R];
@@ -256,38 +276,40 @@ void matvec_panels(const M& m, const float* x, int64_t ldx, int nb, float* y, in
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t k0 = 0; k0 < cols8; k0 += panel_cols) {
             const int64_t n = std::min(panel_cols, cols8 - k0);
-            const float* w[R];
+            const float* xp = xa + k0 / panel_cols * nb * panel_cols;
+            typename M::row_t ws[R]; // the panel in the matrix
+            const float* w[R];       // as floats: F32 in place, BF16 converted by the first group
+            float* keep[R];
             for (int i = 0; i < R; ++i) {
-                if constexpr (is_f32) {
-                    w[i] = src[i] + k0;
-                } else {
-                    convert<M>(src[i], k0, n, panel[i]);
-                    w[i] = panel[i];
-                }
+                ws[i] = src[i] + k0;
+                keep[i] = panel[i];
+                if constexpr (is_f32) w[i] = ws[i];
+                else w[i] = panel[i];
             }
+            // The panel to prefetch: the first group's bursty reads of a panel leave the hardware
+            // prefetchers behind.
+            const int64_t ahead = k0 / panel_cols + panel_lead, wraps = ahead / row_panels;
+            const int64_t pf_k = ahead % row_panels * panel_cols, pf_n = std::min(panel_cols, cols8 - pf_k);
+            const char* pf_row[R];
+            for (int i = 0; i < R; ++i)
+                pf_row[i] = rows[i] + wraps < r1 ? M::address(m.row(rows[i] + wraps), pf_k) : nullptr;
             const int groups = (nb + panel_group - 1) / panel_group;
+            const int64_t pf_lines = (M::address(src[0], pf_n) - M::address(src[0], 0) + 63) / 64;
+            const int64_t group_lines = (pf_lines + groups - 1) / groups;
             for (int b0 = 0; b0 < nb; b0 += panel_group)
                 with_count(std::min(panel_group, nb - b0), [&](auto group) {
-                    // A part of the next panel before each group: the bursty reads of converting a
-                    // panel (or of the first group's pass over F32 rows) leave the hardware
-                    // prefetchers behind.
-                    const int64_t part = panel_cols / groups / 32 * 32, p0 = b0 / panel_group * part;
-                    for (int i = 0; i < R; ++i) {
-                        if (k0 + panel_cols + p0 < cols8)
-                            M::prefetch(src[i], k0 + panel_cols + p0, std::min(part, cols8 - k0 - panel_cols - p0));
-                        else if (rows[i] + 1 < r1 && p0 < cols8)
-                            M::prefetch(m.row(rows[i] + 1), p0, std::min(part, cols8 - p0));
-                    }
+                    const int64_t first = b0 / panel_group * group_lines;
+                    const int64_t lines = std::clamp<int64_t>(pf_lines - first, 0, group_lines);
+                    const char* pf[R];
+                    for (int i = 0; i < R; ++i) pf[i] = pf_row[i] ? pf_row[i] + 64 * first : nullptr;
                     constexpr int NB = decltype(group)::value;
                     const float* xb[NB];
-                    __m256 a[R][NB];
-                    fill_n(xb, [&](int b) { return xa + (b0 + b) * ldxa + k0; });
-#pragma GCC unroll 8
-                    for (int i = 0; i < R; ++i)
-                        fill_n(a[i], [&](int b) { return _mm256_loadu_ps(&acc[(i * nb + b0 + b) * 8]); });
-                    tile_steps<R, NB, f32_matrix>(w, xb, 0, n, a);
-                    for (int i = 0; i < R; ++i)
-                        for (int b = 0; b < NB; ++b) _mm256_storeu_ps(&acc[(i * nb + b0 + b) * 8], a[i][b]);
+                    fill_n(xb, [&](int b) { return xp + (b0 + b) * panel_cols; });
+                    if constexpr (!is_f32)
+                        if (b0 == 0)
+                            return tile_steps<R, NB, M, M::prefetch_hint, true>(ws, xb, 0, n, &acc[b0 * 8], nb * 8, pf,
+                                                                                lines, keep);
+                    tile_steps<R, NB, f32_matrix, M::prefetch_hint>(w, xb, 0, n, &acc[b0 * 8], nb * 8, pf, lines);
                 });
         }
         for (int i = 0; i < R; ++i)
@@ -388,12 +410,13 @@ inline void q8_0_tile_steps(const q8_0_matrix::row_t (&w)[R], const q16_vectors:
         for (int b = 0; b < NB; ++b) acc_out[i][b] = acc[i][b];
 }
 
-// Tiles of R rows x up to 4 vectors over column blocks of panel_cols: a block's weights and the
-// inputs' stay in L1 for every group of vectors; accumulators wait in `acc` between blocks.
+// Tiles of R rows x up to 4 vectors over column blocks of q8_0_panel_cols: a block's weights and
+// the inputs' stay in L1 for every group of vectors; accumulators wait in `acc` between blocks.
+constexpr int64_t q8_0_panel_cols = 1024;
 template <int R>
 void matvec_q8_0_rows(const q8_0_matrix& m, const q16_vectors& x, int nb, float* y, int64_t ldy, int64_t r0,
                       int64_t r1) {
-    const int64_t blocks = m.cols / Q8_0_BLOCK, panel = panel_cols / Q8_0_BLOCK;
+    const int64_t blocks = m.cols / Q8_0_BLOCK, panel = q8_0_panel_cols / Q8_0_BLOCK;
     std::vector<float> acc((size_t)R * nb * 8); // [row][vector][8 lanes]
     for_row_tiles<R>(r0, r1, [&](const auto& rows) {
         constexpr int RT = std::extent_v<std::remove_reference_t<decltype(rows)>>;

@@ -10,6 +10,13 @@ inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s1);
 }
 
+// Horizontal maximum, the same tree.
+inline float hmax8(__m256 v) {
+    const __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    return _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+}
+
 // e^x for 8 floats (Cephes' expf: range reduction by ln 2, degree-5 polynomial; about 1 ulp).
 // Inputs are clamped to [-88.38, 88.38]: below, the result is 0; above, about 2.4e38.
 inline __m256 exp8(__m256 x) {

@@ -1,6 +1,7 @@
 // kvsweep: one executable, one subcommand per file (mpi_runner/commands.h). MPI is initialised
 // for every command so each works alone and under mpirun/srun; only `run` uses more than rank 0.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -51,6 +52,10 @@ int main(int argc, char** argv) {
         usage();
         return 2;
     }
+    // Shared-memory messages through copy buffers, not by reading the sender's memory (CMA): a rank
+    // killed while sending would otherwise make rank 0's receive abort inside Open MPI before the
+    // master can name the dead rank and keep what was computed. A value set by the user wins.
+    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
     MPI_Init(&argc, &argv);
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -55,15 +55,6 @@ bool wait_message(MPI_Comm comm, int source, MPI_Status& status,
     }
 }
 
-std::string recv_bytes(MPI_Comm comm, const MPI_Status& probed) {
-    int count = 0;
-    MPI_Get_count(&probed, MPI_CHAR, &count);
-    std::string buf((size_t)count, '\0');
-    MPI_Recv(buf.data(), count, MPI_CHAR, probed.MPI_SOURCE, probed.MPI_TAG, comm,
-             MPI_STATUS_IGNORE);
-    return buf;
-}
-
 // Completes a non-blocking request, sleeping between tests (blocking MPI calls spin); false when
 // `give_up` turns true first (the request is left behind: the caller ends the run right after).
 bool idle_wait(MPI_Request& req, const std::function<bool()>& give_up = nullptr) {
@@ -77,10 +68,10 @@ bool idle_wait(MPI_Request& req, const std::function<bool()>& give_up = nullptr)
     }
 }
 
-// recv_bytes that gives up (false) when `give_up` turns true: a sender killed in the middle of a
-// large message never completes it, and rank 0 must still report the death.
-bool recv_bytes_or_give_up(MPI_Comm comm, const MPI_Status& probed, std::string& buf,
-                           const std::function<bool()>& give_up) {
+// Receives the probed message into `buf`; false when `give_up` turns true first: a sender killed
+// in the middle of a large message never completes it, and rank 0 must still report the death.
+bool recv_bytes(MPI_Comm comm, const MPI_Status& probed, std::string& buf,
+                const std::function<bool()>& give_up = nullptr) {
     int count = 0;
     MPI_Get_count(&probed, MPI_CHAR, &count);
     buf.assign((size_t)count, '\0');
@@ -224,7 +215,7 @@ sweep_outcome sweep_master(MPI_Comm comm, const std::vector<work_unit>& units,
             return stop_requested();
         };
         if (!wait_message(comm, MPI_ANY_SOURCE, st, tick_and_check) ||
-            !recv_bytes_or_give_up(comm, st, bytes, tick_and_check)) {
+            !recv_bytes(comm, st, bytes, tick_and_check)) {
             // Name the rank that died: mpirun signals every process when one dies, and workers
             // ignore SIGTERM, so a worker process already gone on this host is the culprit.
             std::string dead, busy;
@@ -301,7 +292,7 @@ void sweep_worker(MPI_Comm sched, MPI_Comm group, const unit_executor& run) {
         if (leader) {
             MPI_Status st;
             wait_message(sched, 0, st, nullptr);
-            bytes = recv_bytes(sched, st);
+            recv_bytes(sched, st, bytes);
             tag = st.MPI_TAG;
         }
         group_broadcast(group, tag, bytes);

@@ -126,6 +126,18 @@ TEST(ops, matvec_q8_0_matches_reference) {
             matvec_q8_0(q.data(), d.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
             matvec_q8_0_ref(q.data(), d.data(), s.rows, s.cols, x.data(), nb, ref.data());
             EXPECT_EQ(y, ref) << s.rows << "x" << s.cols << " nb " << nb;
+            // and the definition is the product with the dequantized weights, up to the int16
+            // rounding of the inputs (relative 2^-16 per product)
+            for (int b = 0; b < nb; ++b)
+                for (int64_t r = 0; r < s.rows; ++r) {
+                    double exact = 0.0, magnitude = 0.0;
+                    for (int64_t k = 0; k < s.cols; ++k) {
+                        const double wk = fp16_to_fp32(d[(r * s.cols + k) / 32]) * (double)q[r * s.cols + k];
+                        exact += wk * x[b * s.cols + k];
+                        magnitude += std::fabs(wk * x[b * s.cols + k]);
+                    }
+                    EXPECT_NEAR(y[b * s.rows + r], exact, 2e-5 * magnitude + 1e-6) << r << " " << b;
+                }
         }
     }
 }
@@ -194,6 +206,26 @@ TEST(ops, rmsnorm_and_softmax) {
     softmax_inplace(p.data(), 3);
     const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
     EXPECT_NEAR(p[2], std::exp(3.0) / z, 1e-6);
+}
+
+// Decode attention's row kernels give bitwise the per-row definitions: dot_f32 for every row, and
+// a chain of fused multiply-adds per column (what one axpy per row gives).
+TEST(ops, attention_row_kernels_match_their_definitions) {
+    for (int64_t n : {3, 20, 64, 72, 136})
+        for (int64_t n_rows : {1, 5, 13}) {
+            const int64_t ld = n + 5;
+            const std::vector<float> a = random_vec(n, 12), rows = random_vec(n_rows * ld, 13);
+            const std::vector<float> w = random_vec(n_rows, 14);
+            std::vector<float> got(n_rows), want(n_rows);
+            dot_rows_f32(a.data(), rows.data(), ld, n_rows, n, 0.125f, got.data());
+            for (int64_t j = 0; j < n_rows; ++j) want[j] = dot_f32(a.data(), rows.data() + j * ld, n) * 0.125f;
+            EXPECT_EQ(got, want) << n << " " << n_rows;
+            std::vector<float> sum(n), chain(n, 0.0f);
+            weighted_sum_f32(w.data(), rows.data(), ld, n_rows, n, sum.data());
+            for (int64_t j = 0; j < n_rows; ++j)
+                for (int64_t k = 0; k < n; ++k) chain[k] = std::fma(w[j], rows[j * ld + k], chain[k]);
+            EXPECT_EQ(sum, chain) << n << " " << n_rows;
+        }
 }
 
 // The AVX2 exponential against libm: softmax rows of every tail length, and SwiGLU.

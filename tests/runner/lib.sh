@@ -7,10 +7,6 @@ WORK=$3
 shift 3
 PREFLAGS=("$@")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# Shared-memory messages through copy buffers, not by reading the sender's memory (CMA): a rank
-# killed while sending would otherwise make rank 0's receive fail inside Open MPI ("Read -1 ...
-# errno = 3") before rank 0 can name the dead rank, as the worker-death tests require.
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
 CONFIG=tests/runner/data/sweep_small.json
 HERE=tests/runner
 rm -rf "$WORK"
