@@ -360,21 +360,21 @@ inline __m256 load_scales(const uint16_t* p, int n) {
     return _mm256_cvtph_ps(_mm_load_si128((const __m128i*)t));
 }
 
-// acc[i][b] advances over blocks [j0, j1) of rows w[i] and vectors x[b]. Per block and pair: the
-// weights widened to int16, two madd (lane l gets columns 2l, 2l + 1, 16 + 2l, 17 + 2l; at most
-// 4 * 127 * 32767 < 2^24 in magnitude, so the sum and its conversion to float are exact), then one
-// fma by the pair's scale d_w * d_x. The scales of 8 blocks are multiplied up front into d, read
-// back by broadcasts (loads, not arithmetic). A block's widened weights are kept (2R registers),
-// the inputs streamed; see tile_steps for the local accumulators. (GCC keeps the operands in
-// registers unaided here; asm pins made it spill.)
+// acc[i][b] (8 floats at acc_io + i * acc_ld + 8 * b) advances over blocks [j0, j1) of rows w[i]
+// and vectors x[b]. Per block and pair: the weights widened to int16, two madd (lane l gets
+// columns 2l, 2l + 1, 16 + 2l, 17 + 2l; at most 4 * 127 * 32767 < 2^24 in magnitude, so the sum and
+// its conversion to float are exact), then one fma by the pair's scale d_w * d_x. The scales of 8
+// blocks are multiplied up front into d, read back by broadcasts (loads, not arithmetic). A
+// block's widened weights are kept (2R registers), the inputs streamed; see tile_steps for the
+// local accumulators. (GCC keeps the operands in registers unaided here; asm pins made it spill.)
 template <int R, int NB>
 inline void q8_0_tile_steps(const q8_0_matrix::row_t (&w)[R], const q16_vectors::row_t (&x)[NB], int64_t j0,
-                            int64_t j1, __m256 (&acc_out)[R][NB]) {
+                            int64_t j1, float* acc_io, int64_t acc_ld) {
     __m256 acc[R][NB];
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
-        for (int b = 0; b < NB; ++b) acc[i][b] = acc_out[i][b];
+        for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_loadu_ps(acc_io + i * acc_ld + 8 * b);
     for (int64_t j = j0; j < j1; j += 8) {
         const int n = (int)std::min<int64_t>(8, j1 - j);
         alignas(32) float d[R][NB][8];
@@ -407,7 +407,7 @@ inline void q8_0_tile_steps(const q8_0_matrix::row_t (&w)[R], const q16_vectors:
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
-        for (int b = 0; b < NB; ++b) acc_out[i][b] = acc[i][b];
+        for (int b = 0; b < NB; ++b) _mm256_storeu_ps(acc_io + i * acc_ld + 8 * b, acc[i][b]);
 }
 
 // Tiles of R rows x up to 4 vectors over column blocks of q8_0_panel_cols: a block's weights and
@@ -428,14 +428,8 @@ void matvec_q8_0_rows(const q8_0_matrix& m, const q16_vectors& x, int nb, float*
                 with_count(std::min(panel_group, nb - b0), [&](auto group) {
                     constexpr int NB = decltype(group)::value;
                     q16_vectors::row_t xb[NB];
-                    __m256 a[RT][NB];
                     fill_n(xb, [&](int b) { return x.row(b0 + b); });
-#pragma GCC unroll 8
-                    for (int i = 0; i < RT; ++i)
-                        fill_n(a[i], [&](int b) { return _mm256_loadu_ps(&acc[(i * nb + b0 + b) * 8]); });
-                    q8_0_tile_steps<RT, NB>(w, xb, j0, std::min(j0 + panel, blocks), a);
-                    for (int i = 0; i < RT; ++i)
-                        for (int b = 0; b < NB; ++b) _mm256_storeu_ps(&acc[(i * nb + b0 + b) * 8], a[i][b]);
+                    q8_0_tile_steps<RT, NB>(w, xb, j0, std::min(j0 + panel, blocks), &acc[b0 * 8], nb * 8);
                 });
         for (int i = 0; i < RT; ++i)
             for (int b = 0; b < nb; ++b) y[b * ldy + rows[i]] = hsum8(_mm256_loadu_ps(&acc[(i * nb + b) * 8]));
@@ -505,22 +499,15 @@ void matvec_bf16_ref(const uint16_t* w, int64_t rows, int64_t cols, const float*
 void matvec_q8_0_ref(const int8_t* qs, const uint16_t* scales, int64_t rows, int64_t cols, const float* x, int nb,
                      float* y) {
     const int64_t blocks = cols / Q8_0_BLOCK;
-    std::vector<int32_t> xq(cols);
+    std::vector<int16_t> xq(cols);
     std::vector<float> xd(blocks);
     for (int b = 0; b < nb; ++b) {
-        const float* xb = x + b * cols;
-        for (int64_t j = 0; j < blocks; ++j) { // quantize_row_q16
-            float amax = 0.0f;
-            for (int64_t k = j * Q8_0_BLOCK; k < (j + 1) * Q8_0_BLOCK; ++k) amax = std::max(amax, std::fabs(xb[k]));
-            xd[j] = amax / 32767.0f;
-            const float id = xd[j] != 0.0f ? 1.0f / xd[j] : 0.0f;
-            for (int64_t k = j * Q8_0_BLOCK; k < (j + 1) * Q8_0_BLOCK; ++k) xq[k] = (int32_t)std::lrint(xb[k] * id);
-        }
+        quantize_row_q16(x + b * cols, cols, xq.data(), xd.data()); // checked against its definition in test_ops
         for (int64_t r = 0; r < rows; ++r) {
             float acc[8] = {};
             for (int64_t j = 0; j < blocks; ++j) {
                 const int8_t* wb = qs + r * cols + j * Q8_0_BLOCK;
-                const int32_t* xqb = xq.data() + j * Q8_0_BLOCK;
+                const int16_t* xqb = xq.data() + j * Q8_0_BLOCK;
                 const float d = fp16_to_fp32(scales[r * blocks + j]) * xd[j];
                 for (int l = 0; l < 8; ++l) {
                     int32_t s = 0;
