@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
             // one run), and one early sgemm against a single prefill minutes later moved the
             // fraction by 0.25 between runs. The better ceiling keeps a slow moment from flattering us.
             double sgemm = sgemm_flops(o.prompt);
-            kv_cache base = model_new_cache(*m);
+            kv_cache base;
             std::vector<float> logits;
             double tp = 1e30;
             for (int rep = 0; rep < 2; ++rep) {
