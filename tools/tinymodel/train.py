@@ -71,8 +71,8 @@ def aux_mqar(tok, r, answer_weight):
 def aux_choice(tok, r, answer_weight):
     """synth_choice without the chat layout: several problems per document (facts, question,
     options, reply), codes and boxes distinct across it, every reply graded."""
-    item = synth.make_item("synth_choice", 7_000_000 + r.randrange(1 << 30), 0,
-                           {"shots": r.randint(1, 4), "facts": r.randint(2, 5)})
+    seed = 7_000_000 + r.randrange(1 << 30)  # never the held-out seed 2025
+    item = synth.make_item("synth_choice", seed, 0, {"shots": r.randint(1, 4), "facts": r.randint(2, 5)})
     text = "".join(s["text"] for s in item["user"]) + "\n"
     questions = [(text, item["answer"] + "\n\n")]
     return qa_document(tok, "", questions, answer_weight)
@@ -83,18 +83,18 @@ def aux_options(tok, r, answer_weight):
     and code are noise, not graded), the walk and the letter; codes distinct across the document."""
     problems = r.randint(2, 5)
     codes = r.sample(range(10, 100), 5 * problems)
+    boxes = [b for b in range(1, 100) if b not in codes]
     ids, wts = [tok.special["<|begin_of_text|>"]], []
     for k in range(problems):
         options = codes[5 * k:5 * k + 5]
         listed = ", ".join(f"{synth.LETTERS[i]} {o}" for i, o in enumerate(options)) + "."
         code = r.choice(options)
         walk, letter = synth.choice_walk(options, code)
-        box = r.choice([b for b in range(1, 100) if b not in codes])
-        head = tok.encode_ordinary(f"Options: {listed}\nBox {box} holds {code}")
+        head = tok.encode_ordinary(f"Options: {listed}\nBox {r.choice(boxes)} holds {code}")
         rest = tok.encode_ordinary(f" 1. {walk} The answer is {letter}.\n")
         ids += head + rest
         wts += [0.0] * len(head) + [answer_weight] * len(rest)
-    return ids, wts[:len(ids) - 1]
+    return ids, wts  # one weight per target: the tokens after <|begin_of_text|>
 
 
 def aux_repeat(tok, r, answer_weight):
