@@ -33,6 +33,19 @@ float fp16_to_fp32(uint16_t h);
 // Q8_0 as ggml: d = max|x| / 127 stored as fp16, q = round(x / d). n must be a multiple of 32.
 void quantize_row_q8_0(const float* x, int64_t n, int8_t* qs, uint16_t* scales);
 void dequantize_row_q8_0(const int8_t* qs, const uint16_t* scales, int64_t n, float* out);
+// Q8_0 matrices as the engine keeps them, "q8_0x8" (after ggml's repacked layouts): rows in groups
+// of 8, the last group padded with zero rows. Group g's block j (columns 32j .. 32j + 31) is 256
+// bytes at qs + (g * cols / 32 + j) * 256: for each column pair p < 16, rows 8g .. 8g + 7 in turn,
+// each with its columns 32j + 2p and 32j + 2p + 1. Its 8 fp16 scales, one per row, follow the same
+// order at scales + (g * cols / 32 + j) * 8. Widened to int16, 16 such bytes times one input pair
+// broadcast is a single madd giving one lane per row, so a block needs one conversion and one
+// scaling per 8 rows instead of per row.
+constexpr int Q8_0X8_ROWS = 8;
+inline int64_t q8_0x8_groups(int64_t rows) { return (rows + Q8_0X8_ROWS - 1) / Q8_0X8_ROWS; }
+// Stores row r, given as Q8_0 (qs [cols], scales [cols/32]), into a q8_0x8 matrix.
+void pack_row_q8_0x8(const int8_t* q, const uint16_t* d, int64_t cols, int64_t r, int8_t* qs, uint16_t* scales);
+// Row r of a q8_0x8 matrix as floats: out[cols], bitwise dequantize_row_q8_0 of the packed row.
+void dequantize_row_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t cols, int64_t r, float* out);
 // Decode's inputs for Q8_0 weights: blocks of 32 int16 sharing one float scale, d = max|x| / 32767,
 // q = x / d rounded to nearest even (lrint). n must be a multiple of 32.
 void quantize_row_q16(const float* x, int64_t n, int16_t* qs, float* scales);
@@ -61,14 +74,15 @@ void matvec_f32(const float* w, int64_t cols, const float* x, int64_t ldx, int n
                 int64_t ldy, int64_t r0, int64_t r1);
 void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                  int64_t ldy, int64_t r0, int64_t r1);
-// Q8_0: qs is [rows][cols] int8, scales [rows][cols/32] fp16; cols must be a multiple of 32. x is
-// quantized by quantize_row_q16, and the products of blocks are exact integer dots scaled by
-// d_w * d_x (see ops_matvec.cpp and matvec_q8_0_ref).
+// Q8_0: qs and scales in the q8_0x8 layout; cols must be a multiple of 32. x is quantized by
+// quantize_row_q16; each block's product is an exact integer dot, converted to float and scaled by
+// d_w * d_x (see matvec_q8_0_ref).
 void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx,
                  int nb, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
 // Naive references for the consistency tests: double accumulation for F32 / BF16; for Q8_0, plain
-// scalar code of its definition, which the kernel matches bitwise.
+// scalar code of its definition on row-major weights (qs [rows][cols], scales [rows][cols/32]),
+// which the kernel matches bitwise.
 void matvec_f32_ref(const float* w, int64_t rows, int64_t cols, const float* x, int nb, float* y);
 void matvec_bf16_ref(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int nb, float* y);
 void matvec_q8_0_ref(const int8_t* qs, const uint16_t* scales, int64_t rows, int64_t cols,

@@ -6,12 +6,14 @@
 // result on the dequantized matrix.
 //
 // Q8_0 multiplies integers: each input vector is quantized by quantize_row_q16 (int16 values, a
-// float scale per block of 32), and for every block j the lanes l = 0..7 advance
-// acc[l] = fma(float(s), d_w[j] * d_x[j], acc[l]), with s the exact integer dot of the columns
-// 32 j + {2l, 2l + 1, 16 + 2l, 17 + 2l}; then the hsum8 tree. matvec_q8_0_ref spells this out in
-// scalar code. (int8 inputs, as ggml's Q8_0 x Q8_0, measured no faster on AVX2, and moved decode's
-// logits 3% away from prefill's, which multiplies the dequantized weights by float inputs, where
-// test_model asks for 1e-4; int16 inputs stay within it.)
+// float scale per block of 32), and for every block j a row's accumulator advances
+// acc = fma(float(s), d_w[j] * d_x[j], acc), with s the exact integer dot of the block's 32
+// columns; matvec_q8_0_ref spells this out in scalar code. The weights are kept in the q8_0x8 layout
+// (ops.h), so that lanes are rows: a block costs 16 madd and 16 add per 8 rows and vector, then
+// one conversion and one fma, instead of a conversion and an fma per row (in L1, one core, 16
+// vectors: 34-37 -> 50-54 G multiply-adds/s). (int8 inputs, as ggml's Q8_0 x Q8_0, need as many
+// instructions on AVX2, and moved decode's logits 3% away from prefill's, which multiplies the
+// dequantized weights by float inputs, where test_model asks for 1e-4; int16 inputs stay within it.)
 //
 // Tiles (rows x vectors), column blocks and converted panels only decide where the accumulators
 // and weights live between steps, never the order: results do not depend on the batch, the row
@@ -20,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -184,15 +187,12 @@ float chain_end(__m256 acc, typename M::row_t w, const float* x, int64_t cols) {
     return s;
 }
 
-// Runs f(std::integral_constant<int, n>) for a small runtime n in [1, 4].
-template <typename F>
+// Runs f(std::integral_constant<int, n>) for a small runtime n in [1, Max].
+template <int Max = 4, typename F>
 void with_count(int n, const F& f) {
-    switch (n) {
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    default: f(std::integral_constant<int, 4>{}); break;
-    }
+    if constexpr (Max > 1)
+        if (n < Max) return with_count<Max - 1>(n, f);
+    f(std::integral_constant<int, Max>{});
 }
 
 // Walks rows [r0, r1) as R streams of consecutive rows, tile t taking row t of every stream, then
@@ -352,87 +352,103 @@ q16_vectors quantize_vectors(const float* x, int64_t ldx, int nb, int64_t cols) 
     return {q, dbuf.data(), cols, ldd};
 }
 
-// 8 fp16 block scales from p as floats; n < 8 reads only n (the rest are 0).
-inline __m256 load_scales(const uint16_t* p, int n) {
-    if (n == 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
-    alignas(16) uint16_t t[8] = {};
-    std::copy(p, p + n, t);
-    return _mm256_cvtph_ps(_mm_load_si128((const __m128i*)t));
+constexpr int64_t q8_0x8_block_bytes = Q8_0X8_ROWS * Q8_0_BLOCK;
+
+// Row r's block j in a q8_0x8 matrix of `blocks` blocks per row: where its first column pair is
+// (pair p: the 2 bytes at pairs + 16 p) and its scale.
+struct q8_0x8_index {
+    int64_t pairs, scale;
+};
+q8_0x8_index q8_0x8_at(int64_t blocks, int64_t r, int64_t j) {
+    const int64_t block = r / Q8_0X8_ROWS * blocks + j, l = r % Q8_0X8_ROWS;
+    return {block * q8_0x8_block_bytes + 2 * l, block * Q8_0X8_ROWS + l};
 }
 
-// acc[i][b] (8 floats at acc_io + i * acc_ld + 8 * b) advances over blocks [j0, j1) of rows w[i]
-// and vectors x[b]. Per block and pair: the weights widened to int16, two madd (lane l gets
-// columns 2l, 2l + 1, 16 + 2l, 17 + 2l; at most 4 * 127 * 32767 < 2^24 in magnitude, so the sum and
-// its conversion to float are exact), then one fma by the pair's scale d_w * d_x. The scales of 8
-// blocks are multiplied up front into d, read back by broadcasts (loads, not arithmetic). A
-// block's widened weights are kept (2R registers), the inputs streamed; see tile_steps for the
-// local accumulators. (GCC keeps the operands in registers unaided here; asm pins made it spill.)
-template <int R, int NB>
-inline void q8_0_tile_steps(const q8_0_matrix::row_t (&w)[R], const q16_vectors::row_t (&x)[NB], int64_t j0,
-                            int64_t j1, float* acc_io, int64_t acc_ld) {
-    __m256 acc[R][NB];
+// acc[g][b] (8 floats, lane l for row l of group g, at acc_io + g * 8 + b * acc_ld) advances over
+// blocks [j0, j1) of groups w[g] (scales wd[g]) and vectors x[b]. Per block, s[g][b] sums the 16
+// column pairs' madd of the widened weights by the broadcast input pair (32 products of at most
+// 128 * 32767 in magnitude: exact in int32), then one fma by float(s) and d_w * d_x. A pair's
+// weights are widened once for all NB vectors and an input pair broadcast once for all G groups.
+// Registers: 2 G NB accumulators, G weights and the input (GCC keeps them there unaided).
+template <int G, int NB>
+__attribute__((noinline)) void q8_0x8_tile_steps(const int8_t* const (&w)[G], const uint16_t* const (&wd)[G],
+                                                 const q16_vectors::row_t (&x)[NB], int64_t j0, int64_t j1,
+                                                 float* acc_io, int64_t acc_ld) {
+    __m256 acc[G][NB];
 #pragma GCC unroll 8
-    for (int i = 0; i < R; ++i)
+    for (int g = 0; g < G; ++g)
 #pragma GCC unroll 8
-        for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_loadu_ps(acc_io + i * acc_ld + 8 * b);
-    for (int64_t j = j0; j < j1; j += 8) {
-        const int n = (int)std::min<int64_t>(8, j1 - j);
-        alignas(32) float d[R][NB][8];
+        for (int b = 0; b < NB; ++b) acc[g][b] = _mm256_loadu_ps(acc_io + g * 8 + b * acc_ld);
+    for (int64_t j = j0; j < j1; ++j) {
+        __m256i s[G][NB];
 #pragma GCC unroll 8
-        for (int i = 0; i < R; ++i) {
-            const __m256 dw = load_scales(w[i].d + j, n);
+        for (int g = 0; g < G; ++g)
 #pragma GCC unroll 8
-            for (int b = 0; b < NB; ++b) _mm256_store_ps(d[i][b], _mm256_mul_ps(dw, _mm256_loadu_ps(x[b].d + j)));
-        }
-        for (int c = 0; c < n; ++c) {
-            const int64_t k = (j + c) * Q8_0_BLOCK;
-            __m256i wlo[R], whi[R];
+            for (int b = 0; b < NB; ++b) s[g][b] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int p = 0; p < Q8_0_BLOCK / 2; ++p) {
+            __m256i wv[G];
 #pragma GCC unroll 8
-            for (int i = 0; i < R; ++i) {
-                wlo[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(w[i].q + k)));
-                whi[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(w[i].q + k + 16)));
-            }
+            for (int g = 0; g < G; ++g)
+                wv[g] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(w[g] + j * q8_0x8_block_bytes + 16 * p)));
 #pragma GCC unroll 8
             for (int b = 0; b < NB; ++b) {
-                const __m256i xlo = _mm256_loadu_si256((const __m256i*)(x[b].q + k));
-                const __m256i xhi = _mm256_loadu_si256((const __m256i*)(x[b].q + k + 16));
+                int32_t pair;
+                std::memcpy(&pair, x[b].q + j * Q8_0_BLOCK + 2 * p, sizeof pair);
+                const __m256i xv = _mm256_set1_epi32(pair);
 #pragma GCC unroll 8
-                for (int i = 0; i < R; ++i) {
-                    const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(wlo[i], xlo), _mm256_madd_epi16(whi[i], xhi));
-                    acc[i][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_broadcast_ss(&d[i][b][c]), acc[i][b]);
-                }
+                for (int g = 0; g < G; ++g) s[g][b] = _mm256_add_epi32(s[g][b], _mm256_madd_epi16(wv[g], xv));
             }
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < G; ++g) {
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(wd[g] + j * Q8_0X8_ROWS)));
+#pragma GCC unroll 8
+            for (int b = 0; b < NB; ++b)
+                acc[g][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[g][b]), _mm256_mul_ps(dw, _mm256_broadcast_ss(x[b].d + j)),
+                                            acc[g][b]);
         }
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < R; ++i)
+    for (int g = 0; g < G; ++g)
 #pragma GCC unroll 8
-        for (int b = 0; b < NB; ++b) _mm256_storeu_ps(acc_io + i * acc_ld + 8 * b, acc[i][b]);
+        for (int b = 0; b < NB; ++b) _mm256_storeu_ps(acc_io + g * 8 + b * acc_ld, acc[g][b]);
 }
 
-// Tiles of R rows x up to 4 vectors over column blocks of q8_0_panel_cols: a block's weights and
-// the inputs' stay in L1 for every group of vectors; accumulators wait in `acc` between blocks.
-constexpr int64_t q8_0_panel_cols = 1024;
-template <int R>
-void matvec_q8_0_rows(const q8_0_matrix& m, const q16_vectors& x, int nb, float* y, int64_t ldy, int64_t r0,
-                      int64_t r1) {
-    const int64_t blocks = m.cols / Q8_0_BLOCK, panel = q8_0_panel_cols / Q8_0_BLOCK;
-    std::vector<float> acc((size_t)R * nb * 8); // [row][vector][8 lanes]
-    for_row_tiles<R>(r0, r1, [&](const auto& rows) {
-        constexpr int RT = std::extent_v<std::remove_reference_t<decltype(rows)>>;
-        q8_0_matrix::row_t w[RT];
-        fill_n(w, [&](int i) { return m.row(rows[i]); });
+// Tiles of G groups x up to q8_0_tile_vectors vectors. With more vectors than one tile takes, the
+// columns go in panels of q8_0_panel_blocks blocks, whose weights stay in L1 for every tile of
+// vectors; accumulators wait in `acc` between panels. The groups covering [r0, r1) are computed
+// whole, and only the rows asked for stored.
+constexpr int q8_0_tile_vectors = 3;
+constexpr int64_t q8_0_panel_blocks = 16;
+template <int G>
+void matvec_q8_0_groups(const int8_t* qs, const uint16_t* scales, const q16_vectors& x, int nb, float* y,
+                        int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t blocks = x.cols / Q8_0_BLOCK;
+    const int64_t panel = nb > q8_0_tile_vectors ? q8_0_panel_blocks : blocks;
+    std::vector<float> acc((size_t)nb * G * Q8_0X8_ROWS); // [vector][group][row]
+    for_row_tiles<G>(r0 / Q8_0X8_ROWS, q8_0x8_groups(r1), [&](const auto& groups) {
+        constexpr int GT = std::extent_v<std::remove_reference_t<decltype(groups)>>;
+        constexpr int64_t acc_ld = GT * Q8_0X8_ROWS;
+        const int8_t* w[GT];
+        const uint16_t* wd[GT];
+        fill_n(w, [&](int g) { return qs + groups[g] * blocks * q8_0x8_block_bytes; });
+        fill_n(wd, [&](int g) { return scales + groups[g] * blocks * Q8_0X8_ROWS; });
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t j0 = 0; j0 < blocks; j0 += panel)
-            for (int b0 = 0; b0 < nb; b0 += panel_group)
-                with_count(std::min(panel_group, nb - b0), [&](auto group) {
-                    constexpr int NB = decltype(group)::value;
+            for (int b0 = 0; b0 < nb; b0 += q8_0_tile_vectors)
+                with_count<q8_0_tile_vectors>(std::min(q8_0_tile_vectors, nb - b0), [&](auto count) {
+                    constexpr int NB = decltype(count)::value;
                     q16_vectors::row_t xb[NB];
                     fill_n(xb, [&](int b) { return x.row(b0 + b); });
-                    q8_0_tile_steps<RT, NB>(w, xb, j0, std::min(j0 + panel, blocks), &acc[b0 * 8], nb * 8);
+                    q8_0x8_tile_steps<GT, NB>(w, wd, xb, j0, std::min(j0 + panel, blocks), &acc[b0 * acc_ld], acc_ld);
                 });
-        for (int i = 0; i < RT; ++i)
-            for (int b = 0; b < nb; ++b) y[b * ldy + rows[i]] = hsum8(_mm256_loadu_ps(&acc[(i * nb + b) * 8]));
+        for (int g = 0; g < GT; ++g)
+            for (int l = 0; l < Q8_0X8_ROWS; ++l) {
+                const int64_t r = groups[g] * Q8_0X8_ROWS + l;
+                if (r < r0 || r >= r1) continue;
+                for (int b = 0; b < nb; ++b) y[b * ldy + r] = acc[b * acc_ld + g * Q8_0X8_ROWS + l];
+            }
     });
 }
 
@@ -461,17 +477,36 @@ void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, i
     if (nb > 0) matvec(bf16_matrix{w, cols}, x, ldx, nb, y, ldy, r0, r1);
 }
 
+void pack_row_q8_0x8(const int8_t* q, const uint16_t* d, int64_t cols, int64_t r, int8_t* qs, uint16_t* scales) {
+    const int64_t blocks = cols / Q8_0_BLOCK;
+    for (int64_t j = 0; j < blocks; ++j) {
+        const q8_0x8_index at = q8_0x8_at(blocks, r, j);
+        for (int p = 0; p < Q8_0_BLOCK / 2; ++p) std::memcpy(qs + at.pairs + 16 * p, q + j * Q8_0_BLOCK + 2 * p, 2);
+        scales[at.scale] = d[j];
+    }
+}
+
+void dequantize_row_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t cols, int64_t r, float* out) {
+    const int64_t blocks = cols / Q8_0_BLOCK;
+    static thread_local std::vector<int8_t> q;
+    static thread_local std::vector<uint16_t> d;
+    q.resize(cols);
+    d.resize(blocks);
+    for (int64_t j = 0; j < blocks; ++j) {
+        const q8_0x8_index at = q8_0x8_at(blocks, r, j);
+        for (int p = 0; p < Q8_0_BLOCK / 2; ++p) std::memcpy(&q[j * Q8_0_BLOCK + 2 * p], qs + at.pairs + 16 * p, 2);
+        d[j] = scales[at.scale];
+    }
+    dequantize_row_q8_0(q.data(), d.data(), cols, out);
+}
+
 void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx, int nb,
                  float* y, int64_t ldy, int64_t r0, int64_t r1) {
     if (nb <= 0) return;
-    const q8_0_matrix m{qs, scales, cols};
     const q16_vectors xq = quantize_vectors(x, ldx, nb, cols);
-    // Register budget (16 ymm): R * min(nb, 4) accumulators, 2R widened weights, 2 inputs and a
-    // temporary; fastest measured: 4 rows at batch 1 (also four streams to prefetch), 3 at batch 2,
-    // else 2.
-    if (nb == 1) return matvec_q8_0_rows<4>(m, xq, nb, y, ldy, r0, r1);
-    if (nb == 2) return matvec_q8_0_rows<3>(m, xq, nb, y, ldy, r0, r1);
-    matvec_q8_0_rows<2>(m, xq, nb, y, ldy, r0, r1);
+    // 4 groups at batch 1 (memory-bound: four streams to prefetch), else 2 (registers: 2 G NB + G + 1).
+    if (nb == 1) return matvec_q8_0_groups<4>(qs, scales, xq, nb, y, ldy, r0, r1);
+    matvec_q8_0_groups<2>(qs, scales, xq, nb, y, ldy, r0, r1);
 }
 
 // ---- references ---------------------------------------------------------------------------------
@@ -504,19 +539,13 @@ void matvec_q8_0_ref(const int8_t* qs, const uint16_t* scales, int64_t rows, int
     for (int b = 0; b < nb; ++b) {
         quantize_row_q16(x + b * cols, cols, xq.data(), xd.data()); // checked against its definition in test_ops
         for (int64_t r = 0; r < rows; ++r) {
-            float acc[8] = {};
+            float acc = 0.0f;
             for (int64_t j = 0; j < blocks; ++j) {
-                const int8_t* wb = qs + r * cols + j * Q8_0_BLOCK;
-                const int16_t* xqb = xq.data() + j * Q8_0_BLOCK;
-                const float d = fp16_to_fp32(scales[r * blocks + j]) * xd[j];
-                for (int l = 0; l < 8; ++l) {
-                    int32_t s = 0;
-                    for (int k : {2 * l, 2 * l + 1, 16 + 2 * l, 17 + 2 * l}) s += wb[k] * xqb[k];
-                    acc[l] = std::fma((float)s, d, acc[l]);
-                }
+                int32_t s = 0;
+                for (int64_t k = j * Q8_0_BLOCK; k < (j + 1) * Q8_0_BLOCK; ++k) s += qs[r * cols + k] * xq[k];
+                acc = std::fma((float)s, fp16_to_fp32(scales[r * blocks + j]) * xd[j], acc);
             }
-            // hsum8's tree
-            y[b * rows + r] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+            y[b * rows + r] = acc;
         }
     }
 }

@@ -12,7 +12,7 @@ int64_t weight_matrix::bytes() const {
     switch (type) {
     case WEIGHT_F32: return rows * cols * 4;
     case WEIGHT_BF16: return rows * cols * 2;
-    case WEIGHT_Q8_0: return rows * cols + rows * (cols / Q8_0_BLOCK) * 2;
+    case WEIGHT_Q8_0: return q8_0x8_groups(rows) * Q8_0X8_ROWS * (cols + cols / Q8_0_BLOCK * 2);
     }
     return 0;
 }
@@ -40,11 +40,13 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
     case WEIGHT_BF16: w.bf16 = (const uint16_t*)base; break;
     case WEIGHT_Q8_0:
         w.q8 = (const int8_t*)base;
-        w.q8_scales = (const uint16_t*)(base + rows * cols);
+        w.q8_scales = (const uint16_t*)(base + q8_0x8_groups(rows) * Q8_0X8_ROWS * cols);
         break;
     }
     parallel_for(rows, 10 * cols, [&](int64_t r0, int64_t r1) {
         std::vector<float> row(cols);
+        std::vector<int8_t> q(type == WEIGHT_Q8_0 ? cols : 0);
+        std::vector<uint16_t> d(q.size() / Q8_0_BLOCK);
         for (int64_t r = r0; r < r1; ++r) {
             switch (type) {
             case WEIGHT_F32: fill_row(r, (float*)base + r * cols); break;
@@ -54,8 +56,8 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
                 break;
             case WEIGHT_Q8_0:
                 fill_row(r, row.data());
-                quantize_row_q8_0(row.data(), cols, (int8_t*)base + r * cols,
-                                  (uint16_t*)(base + rows * cols) + r * (cols / Q8_0_BLOCK));
+                quantize_row_q8_0(row.data(), cols, q.data(), d.data());
+                pack_row_q8_0x8(q.data(), d.data(), cols, r, (int8_t*)w.q8, (uint16_t*)w.q8_scales);
                 break;
             }
         }
@@ -75,9 +77,7 @@ void weight_row(const weight_matrix& w, int64_t r, float* out) {
     switch (w.type) {
     case WEIGHT_F32: std::copy(w.f32 + r * w.cols, w.f32 + (r + 1) * w.cols, out); break;
     case WEIGHT_BF16: dequantize_row_bf16(w.bf16 + r * w.cols, w.cols, out); break;
-    case WEIGHT_Q8_0:
-        dequantize_row_q8_0(w.q8 + r * w.cols, w.q8_scales + r * (w.cols / Q8_0_BLOCK), w.cols, out);
-        break;
+    case WEIGHT_Q8_0: dequantize_row_q8_0x8(w.q8, w.q8_scales, w.cols, r, out); break;
     }
 }
 

@@ -14,8 +14,8 @@ struct weight_matrix {
     int64_t cols = 0;
     const float* f32 = nullptr;          // [rows][cols] when F32
     const uint16_t* bf16 = nullptr;      // [rows][cols] when BF16
-    const int8_t* q8 = nullptr;          // [rows][cols] when Q8_0
-    const uint16_t* q8_scales = nullptr; // [rows][cols/32] fp16 when Q8_0
+    const int8_t* q8 = nullptr;          // [rows padded to 8][cols] when Q8_0, q8_0x8 layout (ops.h)
+    const uint16_t* q8_scales = nullptr; // [rows padded to 8][cols/32] fp16 when Q8_0, q8_0x8 layout
     std::vector<uint8_t> storage;        // owned bytes; empty when the data is borrowed
 
     weight_matrix() = default;

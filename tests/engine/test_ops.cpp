@@ -30,6 +30,20 @@ struct shape {
     int64_t rows, cols;
 };
 
+// Row-major Q8_0 (q [rows][cols], d [rows][cols/32]) in the kernels' q8_0x8 layout.
+struct q8_0x8_matrix {
+    std::vector<int8_t> qs;
+    std::vector<uint16_t> scales;
+};
+
+q8_0x8_matrix pack_q8_0x8(const std::vector<int8_t>& q, const std::vector<uint16_t>& d, int64_t rows, int64_t cols) {
+    const int64_t padded = q8_0x8_groups(rows) * Q8_0X8_ROWS;
+    q8_0x8_matrix m{std::vector<int8_t>(padded * cols), std::vector<uint16_t>(padded * cols / Q8_0_BLOCK)};
+    for (int64_t r = 0; r < rows; ++r)
+        pack_row_q8_0x8(q.data() + r * cols, d.data() + r * cols / Q8_0_BLOCK, cols, r, m.qs.data(), m.scales.data());
+    return m;
+}
+
 } // namespace
 
 TEST(ops, bf16_rounds_to_nearest_even) {
@@ -67,6 +81,32 @@ TEST(ops, q8_0_matches_ggml_definition) {
     std::vector<float> back(32);
     dequantize_row_q8_0(q.data(), &d, 32, back.data());
     EXPECT_NEAR(back[0], 1.0f, 0.01f);
+}
+
+// The layout as ops.h describes it, and the row dequantizer reading it back.
+TEST(ops, q8_0x8_layout) {
+    const int64_t rows = 13, cols = 96, blocks = cols / 32;
+    const std::vector<float> w = random_vec(rows * cols, 13);
+    std::vector<int8_t> q(w.size());
+    std::vector<uint16_t> d(w.size() / 32);
+    quantize_row_q8_0(w.data(), (int64_t)w.size(), q.data(), d.data());
+    const q8_0x8_matrix m = pack_q8_0x8(q, d, rows, cols);
+    ASSERT_EQ(m.qs.size(), (size_t)16 * cols); // 13 rows padded to 2 groups of 8
+    for (int64_t r = 0; r < 16; ++r)
+        for (int64_t j = 0; j < blocks; ++j) {
+            const int64_t g = r / 8, l = r % 8, block = (g * blocks + j) * 256;
+            EXPECT_EQ(m.scales[(g * blocks + j) * 8 + l], r < rows ? d[r * blocks + j] : 0);
+            for (int64_t p = 0; p < 16; ++p)
+                for (int64_t e = 0; e < 2; ++e)
+                    EXPECT_EQ(m.qs[block + 16 * p + 2 * l + e], r < rows ? q[r * cols + 32 * j + 2 * p + e] : 0)
+                        << r << " " << j << " " << p;
+        }
+    std::vector<float> got(cols), want(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row_q8_0x8(m.qs.data(), m.scales.data(), cols, r, got.data());
+        dequantize_row_q8_0(q.data() + r * cols, d.data() + r * blocks, cols, want.data());
+        EXPECT_EQ(got, want) << r;
+    }
 }
 
 // The vectorised quantizer against its definition, over blocks of very different magnitudes.
@@ -113,17 +153,18 @@ TEST(ops, matvec_bf16_matches_reference) {
 }
 
 // Bitwise: the kernel follows the reference's order (int16 inputs, see ops.h). Rows not a multiple
-// of any tile, every vector count of the register tiles and of the groups of 4.
+// of the groups of 8 or of the tiles of groups, every vector count of the tiles and panels.
 TEST(ops, matvec_q8_0_matches_reference) {
-    for (shape s : {shape{3, 32}, shape{11, 96}, shape{13, 2080}, shape{7, 8192}}) {
+    for (shape s : {shape{3, 32}, shape{11, 96}, shape{45, 64}, shape{13, 2080}, shape{7, 8192}}) {
         const std::vector<float> wf = random_vec(s.rows * s.cols, 5);
         std::vector<int8_t> q(wf.size());
         std::vector<uint16_t> d(wf.size() / 32);
         quantize_row_q8_0(wf.data(), (int64_t)wf.size(), q.data(), d.data());
+        const q8_0x8_matrix m = pack_q8_0x8(q, d, s.rows, s.cols);
         for (int nb = 1; nb <= 17; ++nb) {
             const std::vector<float> x = random_vec(nb * s.cols, 6);
             std::vector<float> y(nb * s.rows), ref(nb * s.rows);
-            matvec_q8_0(q.data(), d.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
+            matvec_q8_0(m.qs.data(), m.scales.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
             matvec_q8_0_ref(q.data(), d.data(), s.rows, s.cols, x.data(), nb, ref.data());
             EXPECT_EQ(y, ref) << s.rows << "x" << s.cols << " nb " << nb;
             // and the definition is the product with the dequantized weights, up to the int16
@@ -157,11 +198,12 @@ TEST(ops, matvec_is_batch_invariant) {
         convert_row_bf16(w.data(), (int64_t)w.size(), wb.data());
         dequantize_row_bf16(wb.data(), (int64_t)wb.size(), wbf.data());
         if (q8) quantize_row_q8_0(w.data(), (int64_t)w.size(), q.data(), d.data());
+        const q8_0x8_matrix m = q8 ? pack_q8_0x8(q, d, rows, cols) : q8_0x8_matrix{};
         auto run = [&](int kind, const float* xs, int n, int64_t r0, int64_t r1) {
             std::vector<float> y(n * rows, 0.0f);
             if (kind == 0) matvec_f32(w.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
             if (kind == 1) matvec_bf16(wb.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
-            if (kind == 2) matvec_q8_0(q.data(), d.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+            if (kind == 2) matvec_q8_0(m.qs.data(), m.scales.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
             if (kind == 3) matvec_f32(wbf.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
             if (kind == 4) matvec_q8_0_ref(q.data(), d.data(), rows, cols, xs, n, y.data());
             return y;
