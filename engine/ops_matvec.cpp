@@ -371,12 +371,18 @@ q8_0x8_index q8_0x8_at(int64_t blocks, int64_t r, int64_t j) {
 // pair's weights are widened once for all NB vectors and an input pair broadcast once for all G
 // groups. Registers: G NB sums, G weights and the input; the accumulators stay in memory (a load
 // and a store per block). Kept in registers too, 2 x 4 tiles spilled, and 2 x 3 tiles left the
-// 16th vector to a 2 x 1 tile, which took 7% of the batch-16 samples for 1/16 of the work.
+// 16th vector to a 2 x 1 tile, which took 7% of the batch-16 samples for 1/16 of the work. A
+// non-zero prefetch_ahead prefetches, per block, the block that many bytes further in each group
+// (the first tile of vectors fetches the next panel for the others).
 template <int G, int NB>
 __attribute__((noinline)) void q8_0x8_tile_steps(const int8_t* const (&w)[G], const uint16_t* const (&wd)[G],
                                                  const q16_vectors::row_t (&x)[NB], int64_t j0, int64_t j1,
-                                                 float* acc_io, int64_t acc_ld) {
+                                                 float* acc_io, int64_t acc_ld, int64_t prefetch_ahead) {
     for (int64_t j = j0; j < j1; ++j) {
+        if (prefetch_ahead)
+            for (int g = 0; g < G; ++g)
+                for (int line = 0; line < q8_0x8_block_bytes / 64; ++line)
+                    _mm_prefetch((const char*)w[g] + j * q8_0x8_block_bytes + prefetch_ahead + 64 * line, _MM_HINT_T0);
         __m256i s[G][NB];
 #pragma GCC unroll 8
         for (int g = 0; g < G; ++g)
@@ -436,7 +442,9 @@ void matvec_q8_0_groups(const int8_t* qs, const uint16_t* scales, const q16_vect
                     constexpr int NB = decltype(count)::value;
                     q16_vectors::row_t xb[NB];
                     fill_n(xb, [&](int b) { return x.row(b0 + b); });
-                    q8_0x8_tile_steps<GT, NB>(w, wd, xb, j0, std::min(j0 + panel, blocks), &acc[b0 * acc_ld], acc_ld);
+                    const int64_t ahead = b0 == 0 && panel < blocks ? panel * q8_0x8_block_bytes : 0;
+                    q8_0x8_tile_steps<GT, NB>(w, wd, xb, j0, std::min(j0 + panel, blocks), &acc[b0 * acc_ld], acc_ld,
+                                              ahead);
                 });
         // Whole groups by vector stores: as 8 scalar stores per group and vector, to lines of y
         // not in cache, they took ~5% of the batch-16 samples of the Q8_0 kernels (perf).
