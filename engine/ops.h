@@ -74,11 +74,24 @@ void matvec_f32(const float* w, int64_t cols, const float* x, int64_t ldx, int n
                 int64_t ldy, int64_t r0, int64_t r1);
 void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, int nb, float* y,
                  int64_t ldy, int64_t r0, int64_t r1);
-// Q8_0: qs and scales in the q8_0x8 layout; cols must be a multiple of 32. x is quantized by
-// quantize_row_q16; each block's product is an exact integer dot, converted to float and scaled by
-// d_w * d_x (see matvec_q8_0_ref).
-void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx,
-                 int nb, float* y, int64_t ldy, int64_t r0, int64_t r1);
+// Q8_0 inputs: nb vectors (x is [nb][ldx]) quantized by quantize_row_q16, once per product
+// rather than once per row range. Vector b's values are at q + b * cols (64-byte aligned), its
+// scales at d + b * cols / 32. The storage is the calling thread's, reused by its next call.
+struct q16_vectors {
+    const int16_t* q;
+    const float* d;
+    int64_t cols;
+    struct row_t {
+        const int16_t* q;
+        const float* d;
+    };
+    row_t row(int b) const { return {q + b * cols, d + b * (cols / Q8_0_BLOCK)}; }
+};
+q16_vectors quantize_vectors(const float* x, int64_t ldx, int nb, int64_t cols);
+// Q8_0: qs and scales in the q8_0x8 layout, x.cols columns (a multiple of 32). Each block's product
+// is an exact integer dot, converted to float and scaled by d_w * d_x (see matvec_q8_0_ref).
+void matvec_q8_0(const int8_t* qs, const uint16_t* scales, const q16_vectors& x, int nb, float* y, int64_t ldy,
+                 int64_t r0, int64_t r1);
 
 // Naive references for the consistency tests: double accumulation for F32 / BF16; for Q8_0, plain
 // scalar code of its definition on row-major weights (qs [rows][cols], scales [rows][cols/32]),

@@ -326,32 +326,6 @@ void matvec(const M& m, const float* x, int64_t ldx, int nb, float* y, int64_t l
 
 // ---- Q8_0 weights x int16 inputs ----
 
-// The nb input vectors quantized by quantize_row_q16, in this thread's scratch (reused: no page
-// faults per call). Vector b's values start at q + b * cols, 64-byte aligned (cols is a multiple of
-// 32), and its scales at d + b * ldd, padded with zeros to whole groups of 8 blocks.
-struct q16_vectors {
-    const int16_t* q;
-    const float* d;
-    int64_t cols, ldd;
-    struct row_t {
-        const int16_t* q;
-        const float* d;
-    };
-    row_t row(int b) const { return {q + b * cols, d + b * ldd}; }
-};
-
-q16_vectors quantize_vectors(const float* x, int64_t ldx, int nb, int64_t cols) {
-    static thread_local std::vector<int16_t> qbuf;
-    static thread_local std::vector<float> dbuf;
-    const int64_t ldd = (cols / Q8_0_BLOCK + 7) / 8 * 8;
-    qbuf.resize(std::max(qbuf.size(), (size_t)(nb * cols + 31)));
-    dbuf.resize(std::max(dbuf.size(), (size_t)(nb * ldd)));
-    int16_t* q = qbuf.data() + (32 - (uintptr_t)qbuf.data() / 2 % 32) % 32;
-    std::fill(dbuf.begin(), dbuf.begin() + nb * ldd, 0.0f);
-    for (int b = 0; b < nb; ++b) quantize_row_q16(x + b * ldx, cols, q + b * cols, dbuf.data() + b * ldd);
-    return {q, dbuf.data(), cols, ldd};
-}
-
 constexpr int64_t q8_0x8_block_bytes = Q8_0X8_ROWS * Q8_0_BLOCK;
 
 // Row r's block j in a q8_0x8 matrix of `blocks` blocks per row: where its first column pair is
@@ -510,10 +484,20 @@ void dequantize_row_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t col
     dequantize_row_q8_0(q.data(), d.data(), cols, out);
 }
 
-void matvec_q8_0(const int8_t* qs, const uint16_t* scales, int64_t cols, const float* x, int64_t ldx, int nb,
-                 float* y, int64_t ldy, int64_t r0, int64_t r1) {
+q16_vectors quantize_vectors(const float* x, int64_t ldx, int nb, int64_t cols) {
+    static thread_local std::vector<int16_t> qbuf; // reused: no page faults per call
+    static thread_local std::vector<float> dbuf;
+    const int64_t blocks = cols / Q8_0_BLOCK;
+    qbuf.resize(std::max(qbuf.size(), (size_t)(nb * cols + 31)));
+    dbuf.resize(std::max(dbuf.size(), (size_t)(nb * blocks)));
+    int16_t* q = qbuf.data() + (32 - (uintptr_t)qbuf.data() / 2 % 32) % 32; // 64-byte aligned
+    for (int b = 0; b < nb; ++b) quantize_row_q16(x + b * ldx, cols, q + b * cols, dbuf.data() + b * blocks);
+    return {q, dbuf.data(), cols};
+}
+
+void matvec_q8_0(const int8_t* qs, const uint16_t* scales, const q16_vectors& xq, int nb, float* y, int64_t ldy,
+                 int64_t r0, int64_t r1) {
     if (nb <= 0) return;
-    const q16_vectors xq = quantize_vectors(x, ldx, nb, cols);
     // 4 groups at batch 1 (memory-bound: four streams to prefetch), else 2 (registers: G NB + G + 1).
     if (nb == 1) return matvec_q8_0_groups<4>(qs, scales, xq, nb, y, ldy, r0, r1);
     matvec_q8_0_groups<2>(qs, scales, xq, nb, y, ldy, r0, r1);

@@ -82,6 +82,9 @@ void weight_row(const weight_matrix& w, int64_t r, float* out) {
 }
 
 void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y) {
+    if (nb <= 0) return;
+    // Q8_0's inputs are quantized once, here; the workers read this thread's buffer.
+    const q16_vectors xq = w.type == WEIGHT_Q8_0 ? quantize_vectors(x, w.cols, nb, w.cols) : q16_vectors{};
     // Chunks of 16 rows keep every thread's tiles whole; the split never changes any result.
     constexpr int64_t chunk = 16;
     const int64_t n_chunks = (w.rows + chunk - 1) / chunk;
@@ -90,7 +93,7 @@ void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y) {
         switch (w.type) {
         case WEIGHT_F32: matvec_f32(w.f32, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
         case WEIGHT_BF16: matvec_bf16(w.bf16, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
-        case WEIGHT_Q8_0: matvec_q8_0(w.q8, w.q8_scales, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
+        case WEIGHT_Q8_0: matvec_q8_0(w.q8, w.q8_scales, xq, nb, y, w.rows, r0, r1); break;
         }
     });
 }

@@ -164,7 +164,8 @@ TEST(ops, matvec_q8_0_matches_reference) {
         for (int nb = 1; nb <= 17; ++nb) {
             const std::vector<float> x = random_vec(nb * s.cols, 6);
             std::vector<float> y(nb * s.rows), ref(nb * s.rows);
-            matvec_q8_0(m.qs.data(), m.scales.data(), s.cols, x.data(), s.cols, nb, y.data(), s.rows, 0, s.rows);
+            matvec_q8_0(m.qs.data(), m.scales.data(), quantize_vectors(x.data(), s.cols, nb, s.cols), nb, y.data(),
+                        s.rows, 0, s.rows);
             matvec_q8_0_ref(q.data(), d.data(), s.rows, s.cols, x.data(), nb, ref.data());
             EXPECT_EQ(y, ref) << s.rows << "x" << s.cols << " nb " << nb;
             // and the definition is the product with the dequantized weights, up to the int16
@@ -203,7 +204,7 @@ TEST(ops, matvec_is_batch_invariant) {
             std::vector<float> y(n * rows, 0.0f);
             if (kind == 0) matvec_f32(w.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
             if (kind == 1) matvec_bf16(wb.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
-            if (kind == 2) matvec_q8_0(m.qs.data(), m.scales.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
+            if (kind == 2) matvec_q8_0(m.qs.data(), m.scales.data(), quantize_vectors(xs, cols, n, cols), n, y.data(), rows, r0, r1);
             if (kind == 3) matvec_f32(wbf.data(), cols, xs, cols, n, y.data(), rows, r0, r1);
             if (kind == 4) matvec_q8_0_ref(q.data(), d.data(), rows, cols, xs, n, y.data());
             return y;
