@@ -42,6 +42,7 @@ void dequantize_row_q8_0(const int8_t* qs, const uint16_t* scales, int64_t n, fl
 // scaling per 8 rows instead of per row.
 constexpr int Q8_0X8_ROWS = 8;
 inline int64_t q8_0x8_groups(int64_t rows) { return (rows + Q8_0X8_ROWS - 1) / Q8_0X8_ROWS; }
+inline int64_t q8_0x8_padded_rows(int64_t rows) { return q8_0x8_groups(rows) * Q8_0X8_ROWS; } // rows stored
 // Stores row r, given as Q8_0 (qs [cols], scales [cols/32]), into a q8_0x8 matrix.
 void pack_row_q8_0x8(const int8_t* q, const uint16_t* d, int64_t cols, int64_t r, int8_t* qs, uint16_t* scales);
 // Row r of a q8_0x8 matrix as floats: out[cols], bitwise dequantize_row_q8_0 of the packed row.

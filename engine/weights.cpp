@@ -12,7 +12,7 @@ int64_t weight_matrix::bytes() const {
     switch (type) {
     case WEIGHT_F32: return rows * cols * 4;
     case WEIGHT_BF16: return rows * cols * 2;
-    case WEIGHT_Q8_0: return q8_0x8_groups(rows) * Q8_0X8_ROWS * (cols + cols / Q8_0_BLOCK * 2);
+    case WEIGHT_Q8_0: return q8_0x8_padded_rows(rows) * (cols + cols / Q8_0_BLOCK * 2);
     }
     return 0;
 }
@@ -40,7 +40,7 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
     case WEIGHT_BF16: w.bf16 = (const uint16_t*)base; break;
     case WEIGHT_Q8_0:
         w.q8 = (const int8_t*)base;
-        w.q8_scales = (const uint16_t*)(base + q8_0x8_groups(rows) * Q8_0X8_ROWS * cols);
+        w.q8_scales = (const uint16_t*)(base + q8_0x8_padded_rows(rows) * cols);
         break;
     }
     parallel_for(rows, 10 * cols, [&](int64_t r0, int64_t r1) {

@@ -37,7 +37,7 @@ struct q8_0x8_matrix {
 };
 
 q8_0x8_matrix pack_q8_0x8(const std::vector<int8_t>& q, const std::vector<uint16_t>& d, int64_t rows, int64_t cols) {
-    const int64_t padded = q8_0x8_groups(rows) * Q8_0X8_ROWS;
+    const int64_t padded = q8_0x8_padded_rows(rows);
     q8_0x8_matrix m{std::vector<int8_t>(padded * cols), std::vector<uint16_t>(padded * cols / Q8_0_BLOCK)};
     for (int64_t r = 0; r < rows; ++r)
         pack_row_q8_0x8(q.data() + r * cols, d.data() + r * cols / Q8_0_BLOCK, cols, r, m.qs.data(), m.scales.data());
