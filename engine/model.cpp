@@ -219,7 +219,9 @@ struct attention_sinks {
 // Causal attention of n query rows (positions pos, ascending) over the layer's cache, which already
 // holds these rows' own keys. Scores are computed for blocks of query rows, so memory stays
 // [group][block][n_keys] (never n x n); the query heads sharing a cache head go through one sgemm
-// (few, large calls: OpenBLAS is slow on small ones). att [n][q_dim].
+// (few, large calls: OpenBLAS is slow on small ones). Cache heads run in parallel, each on one
+// thread with single-threaded sgemm, so nothing depends on the thread count; the head mean of the
+// recent rows is summed after them in head order. att [n][q_dim].
 void prefill_attention(const model_config& c, const kv_cache& cache, int layer, const float* q, const int32_t* pos,
                        int64_t n, int64_t n_keys, const attention_sinks& sinks, float* att) {
     const int64_t q_dim = (int64_t)c.n_heads * c.head_dim;
@@ -227,50 +229,60 @@ void prefill_attention(const model_config& c, const kv_cache& cache, int layer, 
     const int group = c.n_heads / cache.n_heads; // query heads per cache head
     const float scale = 1.0f / std::sqrt((float)hd);
     constexpr int64_t block = 128;
-    std::vector<float> qg((size_t)group * block * hd);      // [group][rows][hd]
-    std::vector<float> scores((size_t)group * block * n_keys); // [group][rows][visible]
-    std::vector<float> out((size_t)group * block * hd);     // [group][rows][hd]
-    for (int cache_head = 0; cache_head < cache.n_heads; ++cache_head) {
-        const kv_head_cache& ch = cache.at(layer, cache_head);
-        for (int64_t i0 = 0; i0 < n; i0 += block) {
-            const int64_t i1 = std::min(n, i0 + block), rows = i1 - i0;
-            // Keys visible to the block's last row; earlier rows mask their tail.
-            const int64_t visible =
-                std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[i1 - 1]) - ch.pos.begin();
-            for (int g = 0; g < group; ++g)
-                for (int64_t r = 0; r < rows; ++r) {
-                    const float* src = q + (i0 + r) * q_dim + (int64_t)(cache_head * group + g) * hd;
-                    std::copy(src, src + hd, qg.data() + (g * rows + r) * hd);
-                }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(group * rows), (int)visible, hd, scale,
-                        qg.data(), hd, ch.k.data(), hd, 0.0f, scores.data(), (int)visible);
-            for (int g = 0; g < group; ++g) {
-                const int h = cache_head * group + g;
-                for (int64_t r = 0; r < rows; ++r) {
-                    const int64_t i = i0 + r;
-                    float* row = scores.data() + (g * rows + r) * visible;
-                    const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[i]) - ch.pos.begin();
-                    softmax_inplace(row, vis);
-                    std::fill(row + vis, row + visible, 0.0f);
-                    if (sinks.column_sums) add_rows(sinks.column_sums + (int64_t)h * n_keys, row, vis);
-                    if (sinks.window_attn && i >= n - sinks.window)
-                        std::copy(row, row + vis,
-                                  sinks.window_attn + ((int64_t)h * sinks.window + i - (n - sinks.window)) * n_keys);
-                    if (sinks.recent_mean && i >= n - sinks.recent) {
-                        float* dst = sinks.recent_mean + (i - (n - sinks.recent)) * n_keys;
-                        for (int64_t j = 0; j < vis; ++j) dst[j] += row[j] / (float)c.n_heads;
+    std::vector<float> recent_rows((size_t)(sinks.recent_mean ? c.n_heads * sinks.recent * n_keys : 0));
+    blas_single_thread();
+    parallel_for(cache.n_heads, [&](int64_t h0, int64_t h1) {
+        std::vector<float> qg((size_t)group * block * hd);         // [group][rows][hd]
+        std::vector<float> scores((size_t)group * block * n_keys); // [group][rows][visible]
+        std::vector<float> out((size_t)group * block * hd);        // [group][rows][hd]
+        for (int64_t cache_head = h0; cache_head < h1; ++cache_head) {
+            const kv_head_cache& ch = cache.at(layer, (int)cache_head);
+            for (int64_t i0 = 0; i0 < n; i0 += block) {
+                const int64_t i1 = std::min(n, i0 + block), rows = i1 - i0;
+                // Keys visible to the block's last row; earlier rows mask their tail.
+                const int64_t visible =
+                    std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[i1 - 1]) - ch.pos.begin();
+                for (int g = 0; g < group; ++g)
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const float* src = q + (i0 + r) * q_dim + (cache_head * group + g) * hd;
+                        std::copy(src, src + hd, qg.data() + (g * rows + r) * hd);
+                    }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(group * rows), (int)visible, hd, scale,
+                            qg.data(), hd, ch.k.data(), hd, 0.0f, scores.data(), (int)visible);
+                for (int g = 0; g < group; ++g) {
+                    const int64_t h = cache_head * group + g;
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const int64_t i = i0 + r;
+                        float* row = scores.data() + (g * rows + r) * visible;
+                        const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[i]) - ch.pos.begin();
+                        softmax_inplace(row, vis);
+                        std::fill(row + vis, row + visible, 0.0f);
+                        if (sinks.column_sums) add_rows(sinks.column_sums + h * n_keys, row, vis);
+                        if (sinks.window_attn && i >= n - sinks.window)
+                            std::copy(row, row + vis,
+                                      sinks.window_attn + (h * sinks.window + i - (n - sinks.window)) * n_keys);
+                        if (sinks.recent_mean && i >= n - sinks.recent)
+                            std::copy(row, row + vis,
+                                      recent_rows.data() + (h * sinks.recent + i - (n - sinks.recent)) * n_keys);
                     }
                 }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(group * rows), hd, (int)visible, 1.0f,
+                            scores.data(), (int)visible, ch.v.data(), hd, 0.0f, out.data(), hd);
+                for (int g = 0; g < group; ++g)
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const float* src = out.data() + (g * rows + r) * hd;
+                        std::copy(src, src + hd, att + (i0 + r) * q_dim + (cache_head * group + g) * hd);
+                    }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(group * rows), hd, (int)visible, 1.0f,
-                        scores.data(), (int)visible, ch.v.data(), hd, 0.0f, out.data(), hd);
-            for (int g = 0; g < group; ++g)
-                for (int64_t r = 0; r < rows; ++r) {
-                    const float* src = out.data() + (g * rows + r) * hd;
-                    std::copy(src, src + hd, att + (i0 + r) * q_dim + (int64_t)(cache_head * group + g) * hd);
-                }
         }
-    }
+    });
+    if (sinks.recent_mean)
+        for (int64_t h = 0; h < c.n_heads; ++h)
+            for (int64_t r = 0; r < sinks.recent; ++r) {
+                const float* src = recent_rows.data() + (h * sinks.recent + r) * n_keys;
+                float* dst = sinks.recent_mean + r * n_keys;
+                for (int64_t j = 0; j < n_keys; ++j) dst[j] += src[j] / (float)c.n_heads;
+            }
 }
 
 // Attention of one new query row per sequence over its own cache (which already holds the row's

@@ -1,6 +1,7 @@
 #include "engine/weights.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -98,25 +99,30 @@ void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y) {
     });
 }
 
+void blas_single_thread() {
+    // Looked up at run time: the BLAS linked may be another implementation.
+    using get_fn = int (*)();
+    using set_fn = void (*)(int);
+    static const auto get = (get_fn)dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+    static const auto set = (set_fn)dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    if (get && set && get() != 1) set(1);
+}
+
 void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y) {
-    if (w.type == WEIGHT_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)w.rows, (int)w.cols, 1.0f, x,
-                    (int)w.cols, w.f32, (int)w.cols, 0.0f, y, (int)w.rows);
-        return;
-    }
-    // Dequantize blocks of rows (8 MiB of floats: big enough for efficient sgemm and few
-    // hand-overs between our threads and OpenBLAS's, small enough to stay in L3 between the
-    // dequantization and the sgemm), then sgemm each block into the matching columns of y.
-    const int64_t block = std::max<int64_t>(1, (int64_t)(2 << 20) / w.cols);
-    static thread_local std::vector<float> scratch; // reused: no page faults per call
-    scratch.resize(std::max(scratch.size(), (size_t)(std::min(block, w.rows) * w.cols)));
-    float* tmp = scratch.data(); // the workers must see this thread's buffer, not their own
-    for (int64_t r0 = 0; r0 < w.rows; r0 += block) {
-        const int64_t nr = std::min(block, w.rows - r0);
-        parallel_for(nr, 2 * w.cols, [&](int64_t a, int64_t b) {
-            for (int64_t r = a; r < b; ++r) weight_row(w, r0 + r, tmp + r * w.cols);
-        });
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nr, (int)w.cols, 1.0f, x,
-                    (int)w.cols, tmp, (int)w.cols, 0.0f, y + r0, (int)w.rows);
-    }
+    blas_single_thread();
+    const int64_t slices = (w.rows + gemm_slice_rows - 1) / gemm_slice_rows;
+    parallel_for(slices, [&](int64_t s0, int64_t s1) {
+        static thread_local std::vector<float> dequantized; // reused: no page faults per call
+        for (int64_t s = s0; s < s1; ++s) {
+            const int64_t r0 = s * gemm_slice_rows, nr = std::min(gemm_slice_rows, w.rows - r0);
+            const float* slice = w.f32 ? w.f32 + r0 * w.cols : nullptr;
+            if (!slice) {
+                dequantized.resize((size_t)(gemm_slice_rows * w.cols));
+                for (int64_t r = 0; r < nr; ++r) weight_row(w, r0 + r, dequantized.data() + r * w.cols);
+                slice = dequantized.data();
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nr, (int)w.cols, 1.0f, x, (int)w.cols,
+                        slice, (int)w.cols, 0.0f, y + r0, (int)w.rows);
+        }
+    });
 }

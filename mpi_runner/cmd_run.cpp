@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/ops.h"
+#include "engine/weights.h"
 #include "mpi_runner/collective_mpi.h"
 #include "mpi_runner/commands.h"
 #include "mpi_runner/journal.h"
@@ -117,11 +118,11 @@ json slurm_info() {
 
 // Threads per worker: the engine's kernels get the cores of a node shared by the workers on it
 // (rank 0 only schedules), unless KVSWEEP_THREADS says otherwise; their results do not depend on
-// the thread count. OpenBLAS GEMM results do (its blocking changes with the thread count), so
-// it runs single-threaded in every sweep: records must not depend on the number of ranks.
+// the thread count. Nor do the engine's GEMMs: OpenBLAS runs single-threaded inside the engine's
+// threads, in slices fixed by the shapes (weight_gemm), so records do not depend on the number of
+// ranks. Set here already, so that the run's metadata shows it.
 int set_worker_threads(MPI_Comm comm, int rank) {
-    using set_fn = void (*)(int);
-    if (auto set_blas = (set_fn)dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) set_blas(1);
+    blas_single_thread();
     if (std::getenv("KVSWEEP_THREADS")) return ops_n_threads();
     MPI_Comm node;
     MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/weights.h"
 
 namespace {
 
@@ -316,4 +317,35 @@ TEST(ops, parallel_for_nested_and_concurrent_calls) {
         });
     for (std::thread& c : callers) c.join();
     for (int64_t s : sums) EXPECT_EQ(s, 50 * 999 * 1000 / 2);
+}
+
+// Prefill's GEMM in slices of gemm_slice_rows rows (here 2 whole and a partial one) against double
+// dot products of the dequantized rows, for every weight type; one and two threads give the same
+// bits, since the slices do not depend on the thread count.
+TEST(ops, weight_gemm_matches_reference_in_any_thread_count) {
+    const int64_t rows = 2 * gemm_slice_rows + 88, cols = 96, n = 7;
+    const std::vector<float> wf = random_vec(rows * cols, 12), x = random_vec(n * cols, 13);
+    for (weight_type type : {WEIGHT_F32, WEIGHT_BF16, WEIGHT_Q8_0}) {
+        const weight_matrix w = weight_matrix_build(rows, cols, type, [&](int64_t r, float* out) {
+            std::copy(wf.begin() + r * cols, wf.begin() + (r + 1) * cols, out);
+        });
+        std::vector<float> row(cols), ref(n * rows);
+        for (int64_t r = 0; r < rows; ++r) {
+            weight_row(w, r, row.data());
+            for (int64_t i = 0; i < n; ++i) {
+                double s = 0.0;
+                for (int64_t k = 0; k < cols; ++k) s += (double)row[k] * x[i * cols + k];
+                ref[i * rows + r] = (float)s;
+            }
+        }
+        std::vector<std::vector<float>> runs;
+        for (int threads : {1, 2}) {
+            ops_set_n_threads(threads);
+            std::vector<float> y(n * rows);
+            weight_gemm(w, x.data(), n, y.data());
+            expect_close(y, ref, 1e-5f * std::sqrt((float)cols));
+            runs.push_back(y);
+        }
+        EXPECT_EQ(0, std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * 4)) << weight_type_name(type);
+    }
 }
