@@ -119,7 +119,7 @@ std::vector<float> embed(const model& m, const int32_t* tokens, int64_t n) {
     std::vector<float> x((size_t)n * dim, 0.0f);
     for (int64_t i = 0; i < n; ++i)
         if (tokens[i] >= m.vocab.begin && tokens[i] < m.vocab.begin + m.vocab.count)
-            weight_row(m.token_embd, tokens[i] - m.vocab.begin, x.data() + i * dim);
+            weight_rows(m.token_embd, tokens[i] - m.vocab.begin, 1, x.data() + i * dim);
     tp_sum(m, x.data(), n * dim);
     return x;
 }

@@ -45,8 +45,10 @@ inline int64_t q8_0x8_groups(int64_t rows) { return (rows + Q8_0X8_ROWS - 1) / Q
 inline int64_t q8_0x8_padded_rows(int64_t rows) { return q8_0x8_groups(rows) * Q8_0X8_ROWS; } // rows stored
 // Stores row r, given as Q8_0 (qs [cols], scales [cols/32]), into a q8_0x8 matrix.
 void pack_row_q8_0x8(const int8_t* q, const uint16_t* d, int64_t cols, int64_t r, int8_t* qs, uint16_t* scales);
-// Row r of a q8_0x8 matrix as floats: out[cols], bitwise dequantize_row_q8_0 of the packed row.
-void dequantize_row_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t cols, int64_t r, float* out);
+// Rows [r0, r0 + n) of a q8_0x8 matrix as floats: out [n][cols], each row bitwise
+// dequantize_row_q8_0 of the packed row. A group's block is read once for its 8 rows.
+void dequantize_rows_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t cols, int64_t r0, int64_t n,
+                            float* out);
 // Decode's inputs for Q8_0 weights: blocks of 32 int16 sharing one float scale, d = max|x| / 32767,
 // q = x / d rounded to nearest even (lrint). n must be a multiple of 32.
 void quantize_row_q16(const float* x, int64_t n, int16_t* qs, float* scales);

@@ -470,18 +470,50 @@ void pack_row_q8_0x8(const int8_t* q, const uint16_t* d, int64_t cols, int64_t r
     }
 }
 
-void dequantize_row_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t cols, int64_t r, float* out) {
-    const int64_t blocks = cols / Q8_0_BLOCK;
-    static thread_local std::vector<int8_t> q;
-    static thread_local std::vector<uint16_t> d;
-    q.resize(cols);
-    d.resize(blocks);
-    for (int64_t j = 0; j < blocks; ++j) {
-        const q8_0x8_index at = q8_0x8_at(blocks, r, j);
-        for (int p = 0; p < Q8_0_BLOCK / 2; ++p) std::memcpy(&q[j * Q8_0_BLOCK + 2 * p], qs + at.pairs + 16 * p, 2);
-        d[j] = scales[at.scale];
+namespace {
+// The 8 x 8 transpose of 16-bit elements: a[p] holds element p of every row, out[l] row l.
+void transpose_8x8_epi16(const __m128i (&a)[8], __m128i (&out)[8]) {
+    __m128i t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm_unpacklo_epi16(a[2 * i], a[2 * i + 1]);
+        t[2 * i + 1] = _mm_unpackhi_epi16(a[2 * i], a[2 * i + 1]);
     }
-    dequantize_row_q8_0(q.data(), d.data(), cols, out);
+    for (int i = 0; i < 2; ++i)
+        for (int h = 0; h < 2; ++h) {
+            u[4 * i + 2 * h] = _mm_unpacklo_epi32(t[4 * i + h], t[4 * i + h + 2]);
+            u[4 * i + 2 * h + 1] = _mm_unpackhi_epi32(t[4 * i + h], t[4 * i + h + 2]);
+        }
+    for (int i = 0; i < 4; ++i) {
+        out[2 * i] = _mm_unpacklo_epi64(u[i], u[i + 4]);
+        out[2 * i + 1] = _mm_unpackhi_epi64(u[i], u[i + 4]);
+    }
+}
+} // namespace
+
+void dequantize_rows_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t cols, int64_t r0, int64_t n,
+                            float* out) {
+    const int64_t blocks = cols / Q8_0_BLOCK;
+    for (int64_t g = r0 / Q8_0X8_ROWS; g * Q8_0X8_ROWS < r0 + n; ++g) {
+        const int64_t first = g * Q8_0X8_ROWS;
+        const int l0 = (int)std::max<int64_t>(0, r0 - first), l1 = (int)std::min<int64_t>(Q8_0X8_ROWS, r0 + n - first);
+        for (int64_t j = 0; j < blocks; ++j) {
+            const int8_t* block = qs + (g * blocks + j) * q8_0x8_block_bytes;
+            const uint16_t* d = scales + (g * blocks + j) * Q8_0X8_ROWS;
+            // Pairs 0-7, then 8-15: after the transpose, row l's 16 bytes are columns 0-15 or 16-31.
+            for (int half = 0; half < 2; ++half) {
+                __m128i pairs[8], rows[8];
+                for (int p = 0; p < 8; ++p) pairs[p] = _mm_loadu_si128((const __m128i*)(block + 16 * (8 * half + p)));
+                transpose_8x8_epi16(pairs, rows);
+                for (int l = l0; l < l1; ++l) {
+                    const __m256 scale = _mm256_set1_ps(fp16_to_fp32(d[l]));
+                    float* dst = out + (first + l - r0) * cols + j * Q8_0_BLOCK + 16 * half;
+                    const __m256i lo = _mm256_cvtepi8_epi32(rows[l]), hi = _mm256_cvtepi8_epi32(_mm_srli_si128(rows[l], 8));
+                    _mm256_storeu_ps(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(lo), scale));
+                    _mm256_storeu_ps(dst + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(hi), scale));
+                }
+            }
+        }
+    }
 }
 
 q16_vectors quantize_vectors(const float* x, int64_t ldx, int nb, int64_t cols) {

@@ -74,11 +74,13 @@ weight_matrix weight_matrix_borrow_f32(const float* data, int64_t rows, int64_t 
     return w;
 }
 
-void weight_row(const weight_matrix& w, int64_t r, float* out) {
+void weight_rows(const weight_matrix& w, int64_t r0, int64_t n, float* out) {
     switch (w.type) {
-    case WEIGHT_F32: std::copy(w.f32 + r * w.cols, w.f32 + (r + 1) * w.cols, out); break;
-    case WEIGHT_BF16: dequantize_row_bf16(w.bf16 + r * w.cols, w.cols, out); break;
-    case WEIGHT_Q8_0: dequantize_row_q8_0x8(w.q8, w.q8_scales, w.cols, r, out); break;
+    case WEIGHT_F32: std::copy(w.f32 + r0 * w.cols, w.f32 + (r0 + n) * w.cols, out); break;
+    case WEIGHT_BF16:
+        for (int64_t r = 0; r < n; ++r) dequantize_row_bf16(w.bf16 + (r0 + r) * w.cols, w.cols, out + r * w.cols);
+        break;
+    case WEIGHT_Q8_0: dequantize_rows_q8_0x8(w.q8, w.q8_scales, w.cols, r0, n, out); break;
     }
 }
 
@@ -118,7 +120,7 @@ void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y) {
             const float* slice = w.f32 ? w.f32 + r0 * w.cols : nullptr;
             if (!slice) {
                 dequantized.resize((size_t)(gemm_slice_rows * w.cols));
-                for (int64_t r = 0; r < nr; ++r) weight_row(w, r0 + r, dequantized.data() + r * w.cols);
+                weight_rows(w, r0, nr, dequantized.data());
                 slice = dequantized.data();
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nr, (int)w.cols, 1.0f, x, (int)w.cols,

@@ -37,8 +37,8 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
 // Borrows an F32 matrix (no copy); the caller keeps `data` alive.
 weight_matrix weight_matrix_borrow_f32(const float* data, int64_t rows, int64_t cols);
 
-// Row r as floats: out[cols].
-void weight_row(const weight_matrix& w, int64_t r, float* out);
+// Rows [r0, r0 + n) as floats: out [n][cols].
+void weight_rows(const weight_matrix& w, int64_t r0, int64_t n, float* out);
 
 // y[b] = W x[b] for b < nb: x is [nb][cols], y is [nb][rows]. Own kernels, both cores; each
 // output's summation order is independent of nb and of the thread count.

@@ -84,7 +84,7 @@ TEST(ops, q8_0_matches_ggml_definition) {
     EXPECT_NEAR(back[0], 1.0f, 0.01f);
 }
 
-// The layout as ops.h describes it, and the row dequantizer reading it back.
+// The layout as ops.h describes it, and the dequantizer reading it back.
 TEST(ops, q8_0x8_layout) {
     const int64_t rows = 13, cols = 96, blocks = cols / 32;
     const std::vector<float> w = random_vec(rows * cols, 13);
@@ -102,12 +102,16 @@ TEST(ops, q8_0x8_layout) {
                     EXPECT_EQ(m.qs[block + 16 * p + 2 * l + e], r < rows ? q[r * cols + 32 * j + 2 * p + e] : 0)
                         << r << " " << j << " " << p;
         }
-    std::vector<float> got(cols), want(cols);
-    for (int64_t r = 0; r < rows; ++r) {
-        dequantize_row_q8_0x8(m.qs.data(), m.scales.data(), cols, r, got.data());
-        dequantize_row_q8_0(q.data() + r * cols, d.data() + r * blocks, cols, want.data());
-        EXPECT_EQ(got, want) << r;
-    }
+    // Every row range, groups whole or cut at either end.
+    std::vector<float> want(rows * cols);
+    for (int64_t r = 0; r < rows; ++r)
+        dequantize_row_q8_0(q.data() + r * cols, d.data() + r * blocks, cols, want.data() + r * cols);
+    for (int64_t r0 = 0; r0 < rows; ++r0)
+        for (int64_t n = 1; r0 + n <= rows; ++n) {
+            std::vector<float> got(n * cols);
+            dequantize_rows_q8_0x8(m.qs.data(), m.scales.data(), cols, r0, n, got.data());
+            EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin() + r0 * cols)) << r0 << " " << n;
+        }
 }
 
 // The vectorised quantizer against its definition, over blocks of very different magnitudes.
@@ -331,7 +335,7 @@ TEST(ops, weight_gemm_matches_reference_in_any_thread_count) {
         });
         std::vector<float> row(cols), ref(n * rows);
         for (int64_t r = 0; r < rows; ++r) {
-            weight_row(w, r, row.data());
+            weight_rows(w, r, 1, row.data());
             for (int64_t i = 0; i < n; ++i) {
                 double s = 0.0;
                 for (int64_t k = 0; k < cols; ++k) s += (double)row[k] * x[i * cols + k];
