@@ -149,8 +149,8 @@ void attention_inputs(const model& m, const layer_weights& L, const float* x, in
     project(L.wq, b.xb.data(), n, q.data(), decode);
     project(L.wk, b.xb.data(), n, k.data(), decode);
     project(L.wv, b.xb.data(), n, v.data(), decode);
-    parallel_for(n, 3 * (q_dim + kv_dim), [&](int64_t a, int64_t b) {
-        for (int64_t i = a; i < b; ++i) {
+    parallel_for(n, 3 * (q_dim + kv_dim), [&](int64_t r0, int64_t r1) {
+        for (int64_t i = r0; i < r1; ++i) {
             rope_apply(m.rope, q.data() + i * q_dim, c.n_heads, pos[i]);
             rope_apply(m.rope, k.data() + i * kv_dim, c.n_kv_heads, pos[i]);
         }

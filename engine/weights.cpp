@@ -117,7 +117,7 @@ void weight_gemm(const weight_matrix& w, const float* x, int64_t n, float* y) {
         static thread_local std::vector<float> dequantized; // reused: no page faults per call
         for (int64_t s = s0; s < s1; ++s) {
             const int64_t r0 = s * gemm_slice_rows, nr = std::min(gemm_slice_rows, w.rows - r0);
-            const float* slice = w.f32 ? w.f32 + r0 * w.cols : nullptr;
+            const float* slice = w.type == WEIGHT_F32 ? w.f32 + r0 * w.cols : nullptr;
             if (!slice) {
                 dequantized.resize((size_t)(gemm_slice_rows * w.cols));
                 weight_rows(w, r0, nr, dequantized.data());
