@@ -82,6 +82,26 @@ TEST(ops, q8_0_matches_ggml_definition) {
     std::vector<float> back(32);
     dequantize_row_q8_0(q.data(), &d, 32, back.data());
     EXPECT_NEAR(back[0], 1.0f, 0.01f);
+
+    // ggml's definition in scalar code over random blocks of several magnitudes, and a block whose
+    // maximum is 127 (d = 1), so that its halves are exact ties: roundf takes them away from zero.
+    std::vector<float> many = random_vec(32 * 64, 14);
+    for (int64_t b = 0; b < 64; ++b)
+        for (int i = 0; i < 32; ++i) many[b * 32 + i] *= std::ldexp(1.0f, (int)(b % 9) - 4);
+    for (int i = 0; i < 32; ++i) many[i] = i == 0 ? 127.0f : (float)(i - 16) + 0.5f;
+    std::vector<int8_t> got(many.size());
+    std::vector<uint16_t> scales(64);
+    quantize_row_q8_0(many.data(), (int64_t)many.size(), got.data(), scales.data());
+    for (int64_t b = 0; b < 64; ++b) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(many[b * 32 + i]));
+        const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+        EXPECT_EQ(scales[b], fp32_to_fp16(db)) << b;
+        for (int i = 0; i < 32; ++i)
+            EXPECT_EQ(got[b * 32 + i], (int8_t)std::roundf(many[b * 32 + i] * id)) << b << " " << i;
+    }
+    EXPECT_EQ(got[1], -15); // -14.5
+    EXPECT_EQ(got[31], 16); // 15.5
 }
 
 // The layout as ops.h describes it, and the dequantizer reading it back.
