@@ -57,6 +57,20 @@ TEST(ops, bf16_rounds_to_nearest_even) {
     EXPECT_EQ(fp32_to_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x3f81);
     EXPECT_EQ(bf16_to_fp32(0xc040), -3.0f);
     EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(NAN))));
+
+    // The vectorised row conversion gives fp32_to_bf16's bits: random values, ties, infinities,
+    // NaNs, subnormals, values that round up to infinity, and a tail shorter than a vector.
+    std::vector<float> x = random_vec(16 * 8 + 5, 15);
+    const float specials[] = {1.0f + std::ldexp(1.0f, -8), 1.0f + 3 * std::ldexp(1.0f, -8), INFINITY, -INFINITY, NAN,
+                              -NAN, std::ldexp(1.0f, -140), -std::ldexp(3.0f, -135), 3.4028235e38f, -0.0f};
+    std::copy(std::begin(specials), std::end(specials), x.begin() + 3);
+    x.back() = NAN;
+    // NaNs that plain rounding would turn into an infinity, or leave signaling
+    const uint32_t nan_bits[] = {0x7f800001u, 0xff80ffffu};
+    std::memcpy(&x[20], nan_bits, sizeof nan_bits);
+    std::vector<uint16_t> row(x.size());
+    convert_row_bf16(x.data(), (int64_t)x.size(), row.data());
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(row[i], fp32_to_bf16(x[i])) << i;
 }
 
 TEST(ops, fp16_round_trip) {
