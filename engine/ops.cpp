@@ -241,6 +241,12 @@ void convert_row_bf16(const float* x, int64_t n, uint16_t* out) {
     for (; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
 }
 
+void dequantize_row_f16(const uint16_t* x, int64_t n, float* out) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(x + i))));
+    for (; i < n; ++i) out[i] = fp16_to_fp32(x[i]);
+}
+
 // ---- vector ops ---------------------------------------------------------------------------------
 
 float dot_f32(const float* a, const float* b, int64_t n) {

@@ -54,6 +54,7 @@ void dequantize_rows_q8_0x8(const int8_t* qs, const uint16_t* scales, int64_t co
 void quantize_row_q16(const float* x, int64_t n, int16_t* qs, float* scales);
 void convert_row_bf16(const float* x, int64_t n, uint16_t* out);
 void dequantize_row_bf16(const uint16_t* x, int64_t n, float* out);
+void dequantize_row_f16(const uint16_t* x, int64_t n, float* out); // bitwise fp16_to_fp32 (F16C)
 
 // ---- vector ops ---------------------------------------------------------------------------------
 

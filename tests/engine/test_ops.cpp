@@ -77,6 +77,15 @@ TEST(ops, fp16_round_trip) {
     EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);
     EXPECT_EQ(fp32_to_fp16(-2.0f), 0xc000);
     EXPECT_EQ(fp16_to_fp32(0x3555), 0.333251953125f);
+    // The row conversion, over every fp16 bit pattern (NaNs compared as bits) and a short tail.
+    std::vector<uint16_t> all(65536 + 3);
+    for (size_t i = 0; i < all.size(); ++i) all[i] = (uint16_t)(i * 40503u);
+    std::vector<float> got(all.size());
+    dequantize_row_f16(all.data(), (int64_t)all.size(), got.data());
+    for (size_t i = 0; i < all.size(); ++i) {
+        const float want = fp16_to_fp32(all[i]);
+        EXPECT_EQ(0, std::memcmp(&got[i], &want, 4)) << all[i];
+    }
 }
 
 TEST(ops, q8_0_matches_ggml_definition) {
