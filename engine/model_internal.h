@@ -43,7 +43,7 @@ struct model {
     rope_table rope;
     std::shared_ptr<tokenizer> tok;   // null for in-memory models
     std::string chat_template_name;   // from the model file ("llama3", "llama2", "plain")
-    std::vector<std::shared_ptr<mapped_file>> mappings; // keep borrowed F32 weights alive
+    std::vector<std::shared_ptr<mapped_file>> mappings; // keep borrowed F32 / BF16 weights alive
 
     const weight_matrix& output_matrix() const { return config.tied_output ? token_embd : output; }
 };

@@ -1,6 +1,6 @@
 // model_load: builds the run-time model from an opened model file (GGUF or Hugging Face folder).
-// Matrices are converted to the requested run-time type; F32 matrices wanted as F32 are used in
-// place, straight from the memory mapping.
+// Matrices are converted to the requested run-time type; F32 and BF16 matrices wanted as such are
+// used in place, straight from the memory mapping.
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -79,9 +79,12 @@ weight_matrix load_matrix(const model_file& f, const matrix_slot& s, weight_type
     const tensor_view& t = f.get(s.name);
     check_view(f, t, {s.full_rows, s.full_cols});
     const weight_type type = model_matrix_type(requested, s.cols);
-    // A block of whole F32 rows is used in place.
-    if (type == WEIGHT_F32 && t.dtype == DTYPE_F32 && s.cols == s.full_cols && (uintptr_t)t.data % alignof(float) == 0)
-        return weight_matrix_borrow_f32((const float*)t.data + s.row_begin * s.full_cols, s.rows, s.cols);
+    // A block of whole F32 or BF16 rows wanted as such is used in place, straight from the mapping:
+    // nothing to convert, and processes of a node reading the same file share its pages.
+    const int64_t elem = type == WEIGHT_F32 ? 4 : 2;
+    const bool same = (type == WEIGHT_F32 && t.dtype == DTYPE_F32) || (type == WEIGHT_BF16 && t.dtype == DTYPE_BF16);
+    if (same && s.cols == s.full_cols && (uintptr_t)t.data % elem == 0)
+        return weight_matrix_borrow(type, t.data + s.row_begin * s.full_cols * elem, s.rows, s.cols);
     return weight_matrix_build(s.rows, s.cols, type, [&](int64_t r, float* out) {
         tensor_row(t, s.row_begin + r, s.full_cols, s.col_begin, s.cols, out);
     });

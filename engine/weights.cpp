@@ -66,11 +66,15 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
     return w;
 }
 
-weight_matrix weight_matrix_borrow_f32(const float* data, int64_t rows, int64_t cols) {
+weight_matrix weight_matrix_borrow(weight_type type, const void* data, int64_t rows, int64_t cols) {
+    if (type == WEIGHT_Q8_0)
+        throw std::invalid_argument("weight_matrix_borrow: Q8_0 is kept in the q8_0x8 layout, not a file's");
     weight_matrix w;
+    w.type = type;
     w.rows = rows;
     w.cols = cols;
-    w.f32 = data;
+    if (type == WEIGHT_F32) w.f32 = (const float*)data;
+    else w.bf16 = (const uint16_t*)data;
     return w;
 }
 

@@ -34,8 +34,8 @@ bool weight_type_fits(weight_type type, int64_t cols);
 // threads at once). Requires weight_type_fits(type, cols).
 weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
                                   const std::function<void(int64_t row, float* out)>& fill_row);
-// Borrows an F32 matrix (no copy); the caller keeps `data` alive.
-weight_matrix weight_matrix_borrow_f32(const float* data, int64_t rows, int64_t cols);
+// Borrows an F32 or BF16 matrix (no copy); the caller keeps `data` alive.
+weight_matrix weight_matrix_borrow(weight_type type, const void* data, int64_t rows, int64_t cols);
 
 // Rows [r0, r0 + n) as floats: out [n][cols].
 void weight_rows(const weight_matrix& w, int64_t r0, int64_t n, float* out);
