@@ -337,8 +337,14 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
 }
 
 void softmax_inplace(float* x, int64_t n) {
-    float mx = x[0];
-    for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+    // The maximum and the final scaling 8 lanes at a time (either order gives the same bits): as
+    // scalar loops they took twice as long as the exponentials (softmax in a 4096-token prefill:
+    // 5.6% of the samples, now 1.9%).
+    __m256 m8 = _mm256_set1_ps(x[0]);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(x + i));
+    float mx = hmax8(m8);
+    for (; i < n; ++i) mx = std::max(mx, x[i]);
     const __m256 m = _mm256_set1_ps(mx);
     __m256 sum = _mm256_setzero_ps();
     auto exp_add = [&](float* p) {
@@ -346,8 +352,7 @@ void softmax_inplace(float* x, int64_t n) {
         sum = _mm256_add_ps(sum, e);
         _mm256_storeu_ps(p, e);
     };
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) exp_add(x + i);
+    for (i = 0; i + 8 <= n; i += 8) exp_add(x + i);
     if (i < n) { // through a copy padded with -inf (exp gives 0): the same arithmetic
         alignas(32) float tail[8];
         std::fill(tail, tail + 8, -INFINITY);
@@ -356,7 +361,9 @@ void softmax_inplace(float* x, int64_t n) {
         std::copy(tail, tail + (n - i), x + i);
     }
     const float inv = 1.0f / hsum8(sum);
-    for (i = 0; i < n; ++i) x[i] *= inv;
+    const __m256 inv8 = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv8));
+    for (; i < n; ++i) x[i] *= inv;
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {
