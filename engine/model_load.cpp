@@ -59,6 +59,17 @@ void tensor_row(const tensor_view& t, int64_t r, int64_t cols, int64_t c0, int64
     }
 }
 
+// Columns [c0, c0 + n) (whole blocks) of row r of a ggml Q8_0 tensor with `cols` columns, as
+// stored: values q[n] and fp16 scales d[n / 32].
+void tensor_row_q8_0(const tensor_view& t, int64_t r, int64_t cols, int64_t c0, int64_t n, int8_t* q, uint16_t* d) {
+    const uint8_t* src = t.data + r * row_bytes(t.dtype, cols) + c0 / Q8_0_BLOCK * (2 + Q8_0_BLOCK);
+    for (int64_t b = 0; b < n / Q8_0_BLOCK; ++b) {
+        const uint8_t* blk = src + b * (2 + Q8_0_BLOCK);
+        std::memcpy(d + b, blk, 2);
+        std::memcpy(q + b * Q8_0_BLOCK, blk + 2, Q8_0_BLOCK);
+    }
+}
+
 // Checks that the view holds exactly `shape` with a readable byte count.
 void check_view(const model_file& f, const tensor_view& t, const std::vector<int64_t>& shape) {
     if (t.shape != shape) {
@@ -85,6 +96,12 @@ weight_matrix load_matrix(const model_file& f, const matrix_slot& s, weight_type
     const bool same = (type == WEIGHT_F32 && t.dtype == DTYPE_F32) || (type == WEIGHT_BF16 && t.dtype == DTYPE_BF16);
     if (same && s.cols == s.full_cols && (uintptr_t)t.data % elem == 0)
         return weight_matrix_borrow(type, t.data + s.row_begin * s.full_cols * elem, s.rows, s.cols);
+    // Q8_0 blocks wanted as Q8_0 are only rearranged: quantizing their dequantized values again
+    // would change the blocks whose largest |q| is not 127.
+    if (type == WEIGHT_Q8_0 && t.dtype == DTYPE_Q8_0 && s.col_begin % Q8_0_BLOCK == 0)
+        return weight_matrix_build_q8_0(s.rows, s.cols, [&](int64_t r, int8_t* q, uint16_t* d) {
+            tensor_row_q8_0(t, s.row_begin + r, s.full_cols, s.col_begin, s.cols, q, d);
+        });
     return weight_matrix_build(s.rows, s.cols, type, [&](int64_t r, float* out) {
         tensor_row(t, s.row_begin + r, s.full_cols, s.col_begin, s.cols, out);
     });

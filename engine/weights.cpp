@@ -22,8 +22,11 @@ bool weight_type_fits(weight_type type, int64_t cols) {
     return type != WEIGHT_Q8_0 || cols % Q8_0_BLOCK == 0;
 }
 
-weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
-                                  const std::function<void(int64_t, float*)>& fill_row) {
+namespace {
+// An owned matrix of `type`, zeros (the padding rows of Q8_0 stay so), rows starting on a cache
+// line: the kernels' 32-byte loads would otherwise straddle two lines every other time (malloc
+// gives 16-byte alignment), which costs up to 20% at batch 16.
+weight_matrix allocate(int64_t rows, int64_t cols, weight_type type) {
     if (!weight_type_fits(type, cols))
         throw std::invalid_argument("weight_matrix_build: Q8_0 needs a column count divisible by 32, got " +
                                     std::to_string(cols));
@@ -31,8 +34,6 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
     w.type = type;
     w.rows = rows;
     w.cols = cols;
-    // Rows start on a cache line: the kernels' 32-byte loads would otherwise straddle two lines
-    // every other time (malloc gives 16-byte alignment), which costs up to 20% at batch 16.
     constexpr size_t line = 64;
     w.storage.resize((size_t)w.bytes() + line - 1);
     uint8_t* base = w.storage.data() + (line - (uintptr_t)w.storage.data() % line) % line;
@@ -44,22 +45,42 @@ weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
         w.q8_scales = (const uint16_t*)(base + q8_0x8_padded_rows(rows) * cols);
         break;
     }
+    return w;
+}
+} // namespace
+
+weight_matrix weight_matrix_build_q8_0(int64_t rows, int64_t cols,
+                                       const std::function<void(int64_t, int8_t*, uint16_t*)>& fill_row) {
+    weight_matrix w = allocate(rows, cols, WEIGHT_Q8_0);
+    parallel_for(rows, 10 * cols, [&](int64_t r0, int64_t r1) {
+        std::vector<int8_t> q(cols);
+        std::vector<uint16_t> d(cols / Q8_0_BLOCK);
+        for (int64_t r = r0; r < r1; ++r) {
+            fill_row(r, q.data(), d.data());
+            pack_row_q8_0x8(q.data(), d.data(), cols, r, (int8_t*)w.q8, (uint16_t*)w.q8_scales);
+        }
+    });
+    return w;
+}
+
+weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
+                                  const std::function<void(int64_t, float*)>& fill_row) {
+    if (type == WEIGHT_Q8_0)
+        return weight_matrix_build_q8_0(rows, cols, [&](int64_t r, int8_t* q, uint16_t* d) {
+            static thread_local std::vector<float> row;
+            row.resize(cols);
+            fill_row(r, row.data());
+            quantize_row_q8_0(row.data(), cols, q, d);
+        });
+    weight_matrix w = allocate(rows, cols, type);
     parallel_for(rows, 10 * cols, [&](int64_t r0, int64_t r1) {
         std::vector<float> row(cols);
-        std::vector<int8_t> q(type == WEIGHT_Q8_0 ? cols : 0);
-        std::vector<uint16_t> d(q.size() / Q8_0_BLOCK);
         for (int64_t r = r0; r < r1; ++r) {
-            switch (type) {
-            case WEIGHT_F32: fill_row(r, (float*)base + r * cols); break;
-            case WEIGHT_BF16:
+            if (type == WEIGHT_F32) {
+                fill_row(r, (float*)w.f32 + r * cols);
+            } else {
                 fill_row(r, row.data());
-                convert_row_bf16(row.data(), cols, (uint16_t*)base + r * cols);
-                break;
-            case WEIGHT_Q8_0:
-                fill_row(r, row.data());
-                quantize_row_q8_0(row.data(), cols, q.data(), d.data());
-                pack_row_q8_0x8(q.data(), d.data(), cols, r, (int8_t*)w.q8, (uint16_t*)w.q8_scales);
-                break;
+                convert_row_bf16(row.data(), cols, (uint16_t*)w.bf16 + r * cols);
             }
         }
     });

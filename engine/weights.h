@@ -34,6 +34,10 @@ bool weight_type_fits(weight_type type, int64_t cols);
 // threads at once). Requires weight_type_fits(type, cols).
 weight_matrix weight_matrix_build(int64_t rows, int64_t cols, weight_type type,
                                   const std::function<void(int64_t row, float* out)>& fill_row);
+// Builds an owned Q8_0 matrix from rows already in Q8_0: fill_row(r, q, d) writes row r's values
+// q[cols] and fp16 scales d[cols/32] (called from several threads at once); nothing is rounded.
+weight_matrix weight_matrix_build_q8_0(int64_t rows, int64_t cols,
+                                       const std::function<void(int64_t row, int8_t* q, uint16_t* d)>& fill_row);
 // Borrows an F32 or BF16 matrix (no copy); the caller keeps `data` alive.
 weight_matrix weight_matrix_borrow(weight_type type, const void* data, int64_t rows, int64_t cols);
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -14,6 +15,8 @@
 
 #include "engine/model.h"
 #include "engine/model_internal.h"
+#include "engine/weights.h"
+#include "tests/formats/formats_test_util.h"
 
 namespace {
 
@@ -161,4 +164,32 @@ TEST(golden, bf16_hf_folder_is_used_in_place) {
     std::printf("random HF folder stored as bf16, run as bf16: max relative logit error %.3g\n", err);
     EXPECT_LE(err, 1e-4);
     std::filesystem::remove_all(dir);
+}
+
+// A Q8_0 GGUF wanted as Q8_0 keeps the file's values and scales: every row reads back bitwise as
+// the same file loaded as F32 (which dequantizes them). The test file's blocks (scale 1/16, random
+// bytes) mostly do not reach |q| = 127, so quantizing their dequantized values again would not
+// give them back.
+TEST(golden, q8_0_gguf_blocks_are_kept_exactly) {
+    const std::string path = temp_path("q8_0.gguf");
+    formats_test::write_bytes(path, formats_test::make_llama_gguf(formats_test::tiny_llama{}, 8).build());
+    load_options o;
+    o.weights = WEIGHT_Q8_0;
+    auto q = model_load(path, o), f = model_load(path, {});
+    auto same_rows = [](const weight_matrix& a, const weight_matrix& b, const std::string& name) {
+        ASSERT_EQ(a.type, WEIGHT_Q8_0) << name;
+        std::vector<float> ra(a.rows * a.cols), rb(b.rows * b.cols);
+        weight_rows(a, 0, a.rows, ra.data());
+        weight_rows(b, 0, b.rows, rb.data());
+        EXPECT_EQ(0, std::memcmp(ra.data(), rb.data(), ra.size() * 4)) << name;
+    };
+    same_rows(q->token_embd, f->token_embd, "token_embd");
+    same_rows(q->output, f->output, "output");
+    for (size_t l = 0; l < q->layers.size(); ++l) {
+        const layer_weights &a = q->layers[l], &b = f->layers[l];
+        same_rows(a.wq, b.wq, "wq");
+        same_rows(a.wk, b.wk, "wk");
+        same_rows(a.w_down, b.w_down, "w_down");
+    }
+    std::filesystem::remove_all(path);
 }
