@@ -328,16 +328,6 @@ void matvec(const M& m, const float* x, int64_t ldx, int nb, float* y, int64_t l
 
 constexpr int64_t q8_0x8_block_bytes = Q8_0X8_ROWS * Q8_0_BLOCK;
 
-// Row r's block j in a q8_0x8 matrix of `blocks` blocks per row: where its first column pair is
-// (pair p: the 2 bytes at pairs + 16 p) and its scale.
-struct q8_0x8_index {
-    int64_t pairs, scale;
-};
-q8_0x8_index q8_0x8_at(int64_t blocks, int64_t r, int64_t j) {
-    const int64_t block = r / Q8_0X8_ROWS * blocks + j, l = r % Q8_0X8_ROWS;
-    return {block * q8_0x8_block_bytes + 2 * l, block * Q8_0X8_ROWS + l};
-}
-
 // acc[g][b] (8 floats, lane l for row l of group g, at acc_io + g * 8 + b * acc_ld) advances over
 // blocks [j0, j1) of groups w[g] (scales wd[g]) and vectors x[b]. Per block, s[g][b] sums the 16
 // column pairs' madd of the widened weights by the broadcast input pair (32 products of at most
@@ -462,11 +452,12 @@ void matvec_bf16(const uint16_t* w, int64_t cols, const float* x, int64_t ldx, i
 }
 
 void pack_row_q8_0x8(const int8_t* q, const uint16_t* d, int64_t cols, int64_t r, int8_t* qs, uint16_t* scales) {
-    const int64_t blocks = cols / Q8_0_BLOCK;
+    const int64_t blocks = cols / Q8_0_BLOCK, g = r / Q8_0X8_ROWS, l = r % Q8_0X8_ROWS;
     for (int64_t j = 0; j < blocks; ++j) {
-        const q8_0x8_index at = q8_0x8_at(blocks, r, j);
-        for (int p = 0; p < Q8_0_BLOCK / 2; ++p) std::memcpy(qs + at.pairs + 16 * p, q + j * Q8_0_BLOCK + 2 * p, 2);
-        scales[at.scale] = d[j];
+        // Group g's block j, as dequantize_rows_q8_0x8 reads it: row l's column pair p at 16 p + 2 l.
+        int8_t* block = qs + (g * blocks + j) * q8_0x8_block_bytes;
+        for (int p = 0; p < Q8_0_BLOCK / 2; ++p) std::memcpy(block + 16 * p + 2 * l, q + j * Q8_0_BLOCK + 2 * p, 2);
+        scales[(g * blocks + j) * Q8_0X8_ROWS + l] = d[j];
     }
 }
 
