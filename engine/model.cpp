@@ -245,9 +245,13 @@ void prefill_attention(const model_config& c, const kv_cache& cache, int layer, 
     std::vector<float> recent_rows((size_t)(sinks.recent_mean ? c.n_heads * sinks.recent * n_keys : 0));
     blas_single_thread();
     parallel_for(cache.n_heads, [&](int64_t h0, int64_t h1) {
-        std::vector<float> qg((size_t)group * block * hd);         // [group][rows][hd]
-        std::vector<float> scores((size_t)group * block * n_keys); // [group][rows][visible]
-        std::vector<float> out((size_t)group * block * hd);        // [group][rows][hd]
+        // Each thread's own, kept between calls: a part is one head, and fresh score buffers for
+        // every head of every layer page-faulted (4096-token prefill, 2 layers: 8.42-8.53 s with
+        // them, 8.30-8.36 s without).
+        static thread_local std::vector<float> qg, scores, out;
+        qg.resize((size_t)group * block * hd);         // [group][rows][hd]
+        scores.resize((size_t)group * block * n_keys); // [group][rows][visible]
+        out.resize((size_t)group * block * hd);        // [group][rows][hd]
         for (int64_t cache_head = h0; cache_head < h1; ++cache_head) {
             const kv_head_cache& ch = cache.at(layer, (int)cache_head);
             for (int64_t i0 = 0; i0 < n; i0 += block) {
