@@ -328,6 +328,17 @@ void matvec(const M& m, const float* x, int64_t ldx, int nb, float* y, int64_t l
 
 constexpr int64_t q8_0x8_block_bytes = Q8_0X8_ROWS * Q8_0_BLOCK;
 
+// s += madd(w, x) (vpmaddwd then vpaddd into s), written as one asm statement so that GCC keeps
+// each sum in one register. From the same intrinsics it copied sums between registers and spilled
+// one per column pair; a block (16 column pairs) fully unrolled with this ran 4-8% faster at batch
+// 16 and 1.4-1.8x faster at batch 3 (one core, 8192 x 2048 and 2048 x 8192 matrices).
+inline void madd_accumulate(__m256i& s, __m256i w, __m256i x) {
+    __m256i product;
+    __asm__("vpmaddwd %[w], %[x], %[p]\n\tvpaddd %[p], %[s], %[s]"
+            : [s] "+x"(s), [p] "=&x"(product)
+            : [w] "x"(w), [x] "x"(x));
+}
+
 // acc[g][b] (8 floats, lane l for row l of group g, at acc_io + g * 8 + b * acc_ld) advances over
 // blocks [j0, j1) of groups w[g] (scales wd[g]) and vectors x[b]. Per block, s[g][b] sums the 16
 // column pairs' madd of the widened weights by the broadcast input pair (32 products of at most
@@ -352,7 +363,7 @@ __attribute__((noinline)) void q8_0x8_tile_steps(const int8_t* const (&w)[G], co
         for (int g = 0; g < G; ++g)
 #pragma GCC unroll 8
             for (int b = 0; b < NB; ++b) s[g][b] = _mm256_setzero_si256();
-#pragma GCC unroll 2
+#pragma GCC unroll 16
         for (int p = 0; p < Q8_0_BLOCK / 2; ++p) {
             __m256i wv[G];
 #pragma GCC unroll 8
@@ -364,7 +375,7 @@ __attribute__((noinline)) void q8_0x8_tile_steps(const int8_t* const (&w)[G], co
                 std::memcpy(&pair, x[b].q + j * Q8_0_BLOCK + 2 * p, sizeof pair);
                 const __m256i xv = _mm256_set1_epi32(pair);
 #pragma GCC unroll 8
-                for (int g = 0; g < G; ++g) s[g][b] = _mm256_add_epi32(s[g][b], _mm256_madd_epi16(wv[g], xv));
+                for (int g = 0; g < G; ++g) madd_accumulate(s[g][b], wv[g], xv);
             }
         }
 #pragma GCC unroll 8
