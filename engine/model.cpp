@@ -324,14 +324,15 @@ void decode_attention(const model_config& c, std::vector<decode_slot>& batch, in
             kv_head_cache& ch = cache.at(layer, ch_index);
             const int queries = c.n_heads / cache.n_heads;
             const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[b]) - ch.pos.begin();
-            p.resize(vis);
-            for (int h = ch_index * queries; h < (ch_index + 1) * queries; ++h) {
-                const float* qh = q + b * q_dim + (int64_t)h * hd;
-                dot_rows_f32(qh, ch.k.data(), hd, vis, hd, scale, p.data());
-                softmax_inplace(p.data(), vis);
-                weighted_sum_f32(p.data(), ch.v.data(), hd, vis, hd, att + b * q_dim + (int64_t)h * hd);
-                if (cache.track_scores) add_rows(ch.score.data(), p.data(), vis);
-            }
+            // The query heads sharing this cache head go together: its keys and values are read
+            // once for all of them.
+            p.resize(queries * vis);
+            const int64_t first = b * q_dim + (int64_t)ch_index * queries * hd;
+            dot_rows_f32(q + first, hd, queries, ch.k.data(), hd, vis, hd, scale, p.data(), vis);
+            for (int h = 0; h < queries; ++h) softmax_inplace(p.data() + h * vis, vis);
+            weighted_sum_f32(p.data(), vis, queries, ch.v.data(), hd, vis, hd, att + first, hd);
+            if (cache.track_scores)
+                for (int h = 0; h < queries; ++h) add_rows(ch.score.data(), p.data() + h * vis, vis);
         }
     });
 }

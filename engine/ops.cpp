@@ -263,46 +263,59 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-void dot_rows_f32(const float* a, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float scale,
-                  float* out) {
-    // Four rows at a time, each with dot_f32's two chains: eight independent chains instead of
-    // two, which leave the FMA latency exposed on short rows (attention heads of 64). The unroll
-    // pragmas keep the arrays in registers.
-    constexpr int tile = 4;
-    int64_t j = 0;
-    for (; j + tile <= n_rows; j += tile) {
-        const float* b[tile];
-        __m256 acc0[tile], acc1[tile];
+namespace {
+
+// Runs f(h0, std::integral_constant<int, q>) over the queries [0, nq) in chunks of q <= 4.
+template <typename F>
+void for_query_chunks(int nq, const F& f) {
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const int q = std::min(4, nq - h0);
+        if (q == 4) f(h0, std::integral_constant<int, 4>{});
+        else if (q == 3) f(h0, std::integral_constant<int, 3>{});
+        else if (q == 2) f(h0, std::integral_constant<int, 2>{});
+        else f(h0, std::integral_constant<int, 1>{});
+    }
+}
+
+// Q queries against every row, each (query, row) with dot_f32's two chains, its 8-column step and
+// its scalar tail. A row is loaded once for all Q queries: one query at a time read each row from
+// memory once and from L2 three more times (Llama 3's 4 queries per cache head), and its share of a
+// batch-16 decode step fell from 6.0% to 4.2% of the samples.
+template <int Q>
+void dot_rows_queries(const float* a, int64_t lda, const float* rows, int64_t ld, int64_t n_rows, int64_t n,
+                      float scale, float* out, int64_t ldo) {
+    for (int64_t j = 0; j < n_rows; ++j) {
+        const float* b = rows + j * ld;
+        __m256 acc0[Q], acc1[Q];
 #pragma GCC unroll 4
-        for (int r = 0; r < tile; ++r) {
-            b[r] = rows + (j + r) * ld;
-            acc0[r] = acc1[r] = _mm256_setzero_ps();
-        }
+        for (int h = 0; h < Q; ++h) acc0[h] = acc1[h] = _mm256_setzero_ps();
         int64_t k = 0;
         for (; k + 16 <= n; k += 16) {
-            const __m256 a0 = _mm256_loadu_ps(a + k), a1 = _mm256_loadu_ps(a + k + 8);
+            const __m256 b0 = _mm256_loadu_ps(b + k), b1 = _mm256_loadu_ps(b + k + 8);
 #pragma GCC unroll 4
-            for (int r = 0; r < tile; ++r) {
-                acc0[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[r] + k), acc0[r]);
-                acc1[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b[r] + k + 8), acc1[r]);
+            for (int h = 0; h < Q; ++h) {
+                acc0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(a + h * lda + k), b0, acc0[h]);
+                acc1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(a + h * lda + k + 8), b1, acc1[h]);
             }
         }
         for (; k + 8 <= n; k += 8)
 #pragma GCC unroll 4
-            for (int r = 0; r < tile; ++r)
-                acc0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b[r] + k), acc0[r]);
-        for (int r = 0; r < tile; ++r) {
-            float s = hsum8(_mm256_add_ps(acc0[r], acc1[r]));
-            for (int64_t i = k; i < n; ++i) s += a[i] * b[r][i];
-            out[j + r] = s * scale;
+            for (int h = 0; h < Q; ++h)
+                acc0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(a + h * lda + k), _mm256_loadu_ps(b + k), acc0[h]);
+        for (int h = 0; h < Q; ++h) {
+            float s = hsum8(_mm256_add_ps(acc0[h], acc1[h]));
+            for (int64_t i = k; i < n; ++i) s += a[h * lda + i] * b[i];
+            out[h * ldo + j] = s * scale;
         }
     }
-    for (; j < n_rows; ++j) out[j] = dot_f32(a, rows + j * ld, n) * scale;
 }
 
-void weighted_sum_f32(const float* w, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float* out) {
-    // Blocks of 64 columns whose sums stay in registers over all rows (an axpy per row would
-    // load and store them for every row).
+// One query's weighted sum: blocks of 64 columns whose sums stay in registers over all rows (an
+// axpy per row would load and store them for every row). Taking the queries of a cache head
+// together, as dot_rows_queries does, measured no faster here: the values come from memory either
+// way (decode attention reads the whole cache at every step), and 4 queries x 16 columns
+// re-read each row's lines per 16 columns.
+void weighted_sum_query(const float* w, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float* out) {
     constexpr int block = 8;
     int64_t k = 0;
     for (; k + 8 * block <= n; k += 8 * block) {
@@ -329,6 +342,20 @@ void weighted_sum_f32(const float* w, const float* rows, int64_t ld, int64_t n_r
         for (int64_t j = 0; j < n_rows; ++j) s = std::fma(w[j], rows[j * ld + k], s);
         out[k] = s;
     }
+}
+
+} // namespace
+
+void dot_rows_f32(const float* a, int64_t lda, int nq, const float* rows, int64_t ld, int64_t n_rows, int64_t n,
+                  float scale, float* out, int64_t ldo) {
+    for_query_chunks(nq, [&](int h0, auto q) {
+        dot_rows_queries<decltype(q)::value>(a + h0 * lda, lda, rows, ld, n_rows, n, scale, out + h0 * ldo, ldo);
+    });
+}
+
+void weighted_sum_f32(const float* w, int64_t ldw, int nq, const float* rows, int64_t ld, int64_t n_rows,
+                      int64_t n, float* out, int64_t ldo) {
+    for (int h = 0; h < nq; ++h) weighted_sum_query(w + h * ldw, rows, ld, n_rows, n, out + h * ldo);
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {

@@ -61,12 +61,14 @@ void dequantize_row_f16(const uint16_t* x, int64_t n, float* out); // bitwise fp
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
 void softmax_inplace(float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n); // fixed summation order
-// out[j] = dot_f32(a, rows + j * ld, n) * scale for j < n_rows, bitwise.
-void dot_rows_f32(const float* a, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float scale,
-                  float* out);
-// out[k] = sum over j < n_rows of w[j] * rows[j * ld + k], one fused multiply-add per row in order
-// j = 0, 1, ... from 0.
-void weighted_sum_f32(const float* w, const float* rows, int64_t ld, int64_t n_rows, int64_t n, float* out);
+// Decode attention, nq queries (a [nq][lda]: the query heads sharing a KV head) at once:
+// out[h][j] = dot_f32(a + h * lda, rows + j * ld, n) * scale for j < n_rows, bitwise (out [nq][ldo]).
+void dot_rows_f32(const float* a, int64_t lda, int nq, const float* rows, int64_t ld, int64_t n_rows, int64_t n,
+                  float scale, float* out, int64_t ldo);
+// out[h][k] = sum over j < n_rows of w[h][j] * rows[j * ld + k] (w [nq][ldw], out [nq][ldo]), one
+// fused multiply-add per row in order j = 0, 1, ... from 0.
+void weighted_sum_f32(const float* w, int64_t ldw, int nq, const float* rows, int64_t ld, int64_t n_rows,
+                      int64_t n, float* out, int64_t ldo);
 void swiglu(float* gate, const float* up, int64_t n); // gate = silu(gate) * up, elementwise
 
 // ---- batched matrix-vector kernels (ops_matvec.cpp) ------------------------------------------------

@@ -299,24 +299,32 @@ TEST(ops, rmsnorm_and_softmax) {
     EXPECT_NEAR(p[2], std::exp(3.0) / z, 1e-6);
 }
 
-// Decode attention's row kernels give bitwise the per-row definitions: dot_f32 for every row, and
-// a chain of fused multiply-adds per column (what one axpy per row gives).
+// Decode attention's row kernels give bitwise the per-row definitions, for 1 to 5 queries at once
+// (chunks of 4 plus a rest) and row counts around the groups of 4: dot_f32 for every (query, row),
+// and a chain of fused multiply-adds per column (what one axpy per row gives).
 TEST(ops, attention_row_kernels_match_their_definitions) {
-    for (int64_t n : {3, 20, 64, 72, 136})
-        for (int64_t n_rows : {1, 5, 13}) {
-            const int64_t ld = n + 5;
-            const std::vector<float> a = random_vec(n, 12), rows = random_vec(n_rows * ld, 13);
-            const std::vector<float> w = random_vec(n_rows, 14);
-            std::vector<float> got(n_rows), want(n_rows);
-            dot_rows_f32(a.data(), rows.data(), ld, n_rows, n, 0.125f, got.data());
-            for (int64_t j = 0; j < n_rows; ++j) want[j] = dot_f32(a.data(), rows.data() + j * ld, n) * 0.125f;
-            EXPECT_EQ(got, want) << n << " " << n_rows;
-            std::vector<float> sum(n), chain(n, 0.0f);
-            weighted_sum_f32(w.data(), rows.data(), ld, n_rows, n, sum.data());
-            for (int64_t j = 0; j < n_rows; ++j)
-                for (int64_t k = 0; k < n; ++k) chain[k] = std::fma(w[j], rows[j * ld + k], chain[k]);
-            EXPECT_EQ(sum, chain) << n << " " << n_rows;
-        }
+    for (int nq : {1, 2, 4, 5})
+        for (int64_t n : {3, 20, 64, 72, 136})
+            for (int64_t n_rows : {1, 5, 8, 13}) {
+                const int64_t ld = n + 5, lda = n + 3, ldo = n_rows + 2, ldw = n_rows + 1, lds = n + 7;
+                const std::vector<float> a = random_vec(nq * lda, 12), rows = random_vec(n_rows * ld, 13);
+                const std::vector<float> w = random_vec(nq * ldw, 14);
+                std::vector<float> got(nq * ldo, -1.0f), want(nq * ldo, -1.0f);
+                dot_rows_f32(a.data(), lda, nq, rows.data(), ld, n_rows, n, 0.125f, got.data(), ldo);
+                for (int h = 0; h < nq; ++h)
+                    for (int64_t j = 0; j < n_rows; ++j)
+                        want[h * ldo + j] = dot_f32(a.data() + h * lda, rows.data() + j * ld, n) * 0.125f;
+                EXPECT_EQ(got, want) << nq << " " << n << " " << n_rows;
+                std::vector<float> sum(nq * lds, -1.0f), chain(nq * lds, -1.0f);
+                weighted_sum_f32(w.data(), ldw, nq, rows.data(), ld, n_rows, n, sum.data(), lds);
+                for (int h = 0; h < nq; ++h)
+                    for (int64_t k = 0; k < n; ++k) {
+                        float s = 0.0f;
+                        for (int64_t j = 0; j < n_rows; ++j) s = std::fma(w[h * ldw + j], rows[j * ld + k], s);
+                        chain[h * lds + k] = s;
+                    }
+                EXPECT_EQ(sum, chain) << nq << " " << n << " " << n_rows;
+            }
 }
 
 // The AVX2 exponential against libm: softmax rows of every tail length, and SwiGLU.
