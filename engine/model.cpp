@@ -86,13 +86,14 @@ void prepare_scores(kv_cache& cache, const char* where) {
 
 // ---- shared layer pieces ----------------------------------------------------------------------------
 
-// y = x W^T for n rows. Decoding always uses our kernels (batch-invariant); prefill uses sgemm
-// unless there are only a few rows, where OpenBLAS is slow.
-void project(const weight_matrix& w, const float* x, int64_t n, float* y, bool decode) {
+// y = x W^T for n rows, for each (W, y) given. Decoding always uses our kernels (batch-invariant),
+// all products in one call; prefill uses sgemm unless there are only a few rows, where OpenBLAS is
+// slow.
+void project(std::initializer_list<weight_product> products, const float* x, int64_t n, bool decode) {
     if (decode || n <= 4)
-        weight_matvec(w, x, (int)n, y);
+        weight_matvecs(products, x, (int)n);
     else
-        weight_gemm(w, x, n, y);
+        for (const weight_product& p : products) weight_gemm(*p.w, x, n, p.y);
 }
 
 // Row-wise work runs on both cores; each row is computed the same way whatever the split.
@@ -146,9 +147,7 @@ void attention_inputs(const model& m, const layer_weights& L, const float* x, in
     q.resize((size_t)n * q_dim);
     k.resize((size_t)n * kv_dim);
     v.resize((size_t)n * kv_dim);
-    project(L.wq, b.xb.data(), n, q.data(), decode);
-    project(L.wk, b.xb.data(), n, k.data(), decode);
-    project(L.wv, b.xb.data(), n, v.data(), decode);
+    project({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, b.xb.data(), n, decode);
     parallel_for(n, 3 * (q_dim + kv_dim), [&](int64_t r0, int64_t r1) {
         for (int64_t i = r0; i < r1; ++i) {
             rope_apply(m.rope, q.data() + i * q_dim, c.n_heads, pos[i]);
@@ -173,7 +172,7 @@ void attention_output_and_ffn(const model& m, const layer_weights& L, float* x, 
     const model_config& c = m.config;
     std::vector<float>&tmp = b.tmp, &xb = b.xb, &gate = b.gate, &up = b.up;
     tmp.resize((size_t)n * c.dim);
-    project(L.wo, b.att.data(), n, tmp.data(), decode);
+    project({{&L.wo, tmp.data()}}, b.att.data(), n, decode);
     tp_sum(m, tmp.data(), n * c.dim);
     add_rows(x, tmp.data(), n * c.dim);
 
@@ -181,12 +180,11 @@ void attention_output_and_ffn(const model& m, const layer_weights& L, float* x, 
     rmsnorm_rows(x, L.ffn_norm, n, c.dim, c.norm_eps, xb.data());
     gate.resize((size_t)n * c.hidden_dim);
     up.resize((size_t)n * c.hidden_dim);
-    project(L.w_gate, xb.data(), n, gate.data(), decode);
-    project(L.w_up, xb.data(), n, up.data(), decode);
+    project({{&L.w_gate, gate.data()}, {&L.w_up, up.data()}}, xb.data(), n, decode);
     parallel_for(n, 20 * c.hidden_dim, [&](int64_t r0, int64_t r1) {
         swiglu(gate.data() + r0 * c.hidden_dim, up.data() + r0 * c.hidden_dim, (r1 - r0) * c.hidden_dim);
     });
-    project(L.w_down, gate.data(), n, tmp.data(), decode);
+    project({{&L.w_down, tmp.data()}}, gate.data(), n, decode);
     tp_sum(m, tmp.data(), n * c.dim);
     add_rows(x, tmp.data(), n * c.dim);
 }

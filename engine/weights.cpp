@@ -109,22 +109,41 @@ void weight_rows(const weight_matrix& w, int64_t r0, int64_t n, float* out) {
     }
 }
 
-void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y) {
-    if (nb <= 0) return;
-    // Q8_0's inputs are quantized once, here; the workers read this thread's buffer.
-    const q16_vectors xq = w.type == WEIGHT_Q8_0 ? quantize_vectors(x, w.cols, nb, w.cols) : q16_vectors{};
+void weight_matvecs(std::initializer_list<weight_product> products, const float* x, int nb) {
+    if (nb <= 0 || products.size() == 0) return;
+    const weight_product* p = products.begin();
+    const int n = (int)products.size();
+    const int64_t cols = p[0].w->cols;
     // Chunks of 16 rows keep every thread's tiles whole; the split never changes any result.
     constexpr int64_t chunk = 16;
-    const int64_t n_chunks = (w.rows + chunk - 1) / chunk;
-    parallel_for(n_chunks, chunk * w.cols * nb, [&](int64_t c0, int64_t c1) {
-        const int64_t r0 = c0 * chunk, r1 = std::min(w.rows, c1 * chunk);
-        switch (w.type) {
-        case WEIGHT_F32: matvec_f32(w.f32, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
-        case WEIGHT_BF16: matvec_bf16(w.bf16, w.cols, x, w.cols, nb, y, w.rows, r0, r1); break;
-        case WEIGHT_Q8_0: matvec_q8_0(w.q8, w.q8_scales, xq, nb, y, w.rows, r0, r1); break;
+    std::vector<int64_t> first_chunk(n + 1, 0); // matrix i has chunks [first_chunk[i], first_chunk[i + 1])
+    bool any_q8_0 = false;
+    for (int i = 0; i < n; ++i) {
+        if (p[i].w->cols != cols)
+            throw std::invalid_argument("weight_matvecs: matrices with " + std::to_string(cols) + " and " +
+                                        std::to_string(p[i].w->cols) + " columns");
+        any_q8_0 |= p[i].w->type == WEIGHT_Q8_0;
+        first_chunk[i + 1] = first_chunk[i] + (p[i].w->rows + chunk - 1) / chunk;
+    }
+    // Q8_0's inputs are quantized once, here; the workers read this thread's buffer.
+    const q16_vectors xq = any_q8_0 ? quantize_vectors(x, cols, nb, cols) : q16_vectors{};
+    parallel_for(first_chunk[n], chunk * cols * nb, [&](int64_t c0, int64_t c1) {
+        for (int i = 0; i < n; ++i) {
+            const int64_t a = std::max(c0, first_chunk[i]), b = std::min(c1, first_chunk[i + 1]);
+            if (a >= b) continue;
+            const weight_matrix& w = *p[i].w;
+            float* y = p[i].y;
+            const int64_t r0 = (a - first_chunk[i]) * chunk, r1 = std::min(w.rows, (b - first_chunk[i]) * chunk);
+            switch (w.type) {
+            case WEIGHT_F32: matvec_f32(w.f32, cols, x, cols, nb, y, w.rows, r0, r1); break;
+            case WEIGHT_BF16: matvec_bf16(w.bf16, cols, x, cols, nb, y, w.rows, r0, r1); break;
+            case WEIGHT_Q8_0: matvec_q8_0(w.q8, w.q8_scales, xq, nb, y, w.rows, r0, r1); break;
+            }
         }
     });
 }
+
+void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y) { weight_matvecs({{&w, y}}, x, nb); }
 
 void blas_single_thread() {
     // Looked up at run time: the BLAS linked may be another implementation.

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <vector>
 
 #include "engine/model.h"
@@ -47,6 +48,14 @@ void weight_rows(const weight_matrix& w, int64_t r0, int64_t n, float* out);
 // y[b] = W x[b] for b < nb: x is [nb][cols], y is [nb][rows]. Own kernels, both cores; each
 // output's summation order is independent of nb and of the thread count.
 void weight_matvec(const weight_matrix& w, const float* x, int nb, float* y);
+// Several products of the same inputs (Q, K and V; gate and up), each as weight_matvec computes it:
+// the inputs are quantized once (Q8_0) and the rows of all matrices share one parallel_for.
+// All matrices have the same number of columns.
+struct weight_product {
+    const weight_matrix* w;
+    float* y; // [nb][w->rows]
+};
+void weight_matvecs(std::initializer_list<weight_product> products, const float* x, int nb);
 
 // y = x W^T for many rows: x is [n][cols], y is [n][rows]. OpenBLAS sgemm in fixed slices of
 // gemm_slice_rows weight rows, one single-threaded call each, spread over our threads (a BF16 or

@@ -404,3 +404,41 @@ TEST(ops, weight_gemm_matches_reference_in_any_thread_count) {
         EXPECT_EQ(0, std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * 4)) << weight_type_name(type);
     }
 }
+
+// Products sharing their inputs, in one call: each matrix's rows (counts not multiples of the
+// 16-row chunks, so chunks of two matrices meet inside a thread's part) equal one direct kernel
+// call over all its rows, whatever the thread count; different column counts are refused.
+TEST(ops, weight_matvecs_match_one_kernel_call_per_matrix) {
+    const int64_t cols = 96;
+    const int nb = 5;
+    const std::vector<float> x = random_vec(nb * cols, 21);
+    const std::vector<std::pair<int64_t, weight_type>> shapes = {
+        {40, WEIGHT_Q8_0}, {24, WEIGHT_F32}, {100, WEIGHT_BF16}, {8, WEIGHT_Q8_0}};
+    std::vector<weight_matrix> ws;
+    std::vector<std::vector<float>> want;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+        const auto [rows, type] = shapes[i];
+        const std::vector<float> wf = random_vec(rows * cols, 30 + (int)i);
+        ws.push_back(weight_matrix_build(rows, cols, type, [&](int64_t r, float* out) {
+            std::copy(wf.begin() + r * cols, wf.begin() + (r + 1) * cols, out);
+        }));
+        const weight_matrix& w = ws.back();
+        std::vector<float> y(nb * rows);
+        if (type == WEIGHT_F32) matvec_f32(w.f32, cols, x.data(), cols, nb, y.data(), rows, 0, rows);
+        if (type == WEIGHT_BF16) matvec_bf16(w.bf16, cols, x.data(), cols, nb, y.data(), rows, 0, rows);
+        if (type == WEIGHT_Q8_0)
+            matvec_q8_0(w.q8, w.q8_scales, quantize_vectors(x.data(), cols, nb, cols), nb, y.data(), rows, 0, rows);
+        want.push_back(y);
+    }
+    for (int threads : {1, 2}) {
+        ops_set_n_threads(threads);
+        std::vector<std::vector<float>> got;
+        for (const weight_matrix& w : ws) got.emplace_back(nb * w.rows, -1.0f);
+        weight_matvecs({{&ws[0], got[0].data()}, {&ws[1], got[1].data()}, {&ws[2], got[2].data()}, {&ws[3], got[3].data()}},
+                       x.data(), nb);
+        for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(got[i], want[i]) << "matrix " << i << ", threads " << threads;
+    }
+    const weight_matrix narrow = weight_matrix_build(8, 64, WEIGHT_F32, [](int64_t, float* out) { std::fill_n(out, 64, 1.0f); });
+    std::vector<float> y1(nb * 40), y2(nb * 8);
+    EXPECT_THROW(weight_matvecs({{&ws[0], y1.data()}, {&narrow, y2.data()}}, x.data(), nb), std::invalid_argument);
+}
