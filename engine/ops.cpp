@@ -23,10 +23,14 @@ namespace {
 // Persistent workers woken per job; a job is one parallel_for call. Workers sleep on a condition
 // variable (never spin) because several MPI ranks may share the two cores. Calls from several
 // threads are serialised; a call from inside a job runs inline (the workers are busy). A job's
-// range is cut into parts_per_thread parts per thread, which the threads claim in turn: a thread
-// woken late, or a core the host slows down, then costs its share of the time instead of stalling
-// the whole job (equal halves, one per thread: a 2-thread matvec ran at one thread's speed in ~1 of
-// 4 measurements on this shared machine).
+// range is cut into parts which the threads claim in turn: a thread woken late, or a core the host
+// slows down, then costs its share of the time instead of stalling the whole job (equal halves, one
+// per thread: a 2-thread matvec ran at one thread's speed in ~1 of 4 measurements on this shared
+// machine). The parts shrink (each takes 1 / (2 threads) of what is left, down to 1 / (16 threads)
+// of the range), so that the last ones, which the other threads may wait for, are small: with 4
+// equal parts per thread the cores were busy 94.5-95.2% of a batch-16 Q8_0 decode step, now
+// 95.6-96.1%, and the step took 1.6-5% less (alternating, 4 pairs). The cuts depend only on the
+// range and the thread count.
 thread_local bool inside_job = false;
 
 struct thread_pool {
@@ -35,9 +39,8 @@ struct thread_pool {
     std::mutex mutex;
     std::condition_variable wake;
     std::condition_variable done;
-    static constexpr int parts_per_thread = 4;
     const std::function<void(int64_t, int64_t)>* job = nullptr;
-    int64_t job_n = 0;
+    std::vector<int64_t> job_bounds; // part t is [job_bounds[t], job_bounds[t + 1])
     int job_parts = 0;
     std::atomic<int> next_part{0};
     uint64_t generation = 0;
@@ -58,20 +61,28 @@ struct thread_pool {
     int size() const { return (int)workers.size() + 1; }
 
     // Runs the parts this thread claims until none is left.
-    void run_parts(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int parts) {
+    void run_parts(const std::function<void(int64_t, int64_t)>& fn, int parts) {
         inside_job = true;
-        for (int t; (t = next_part.fetch_add(1)) < parts;) {
-            const int64_t begin = n * t / parts, end = n * (t + 1) / parts;
-            if (begin < end) fn(begin, end);
-        }
+        for (int t; (t = next_part.fetch_add(1)) < parts;) fn(job_bounds[t], job_bounds[t + 1]);
         inside_job = false;
+    }
+
+    // Parts of [0, n): each 1 / (2 threads) of what is left, at least 1 / (16 threads) of n.
+    void cut(int64_t n) {
+        const int64_t threads = size(), smallest = std::max<int64_t>(1, n / (16 * threads));
+        job_bounds.assign(1, 0);
+        for (int64_t rest = n; rest > 0;) {
+            const int64_t part = std::min(rest, std::max(smallest, rest / (2 * threads)));
+            job_bounds.push_back(job_bounds.back() + part);
+            rest -= part;
+        }
+        job_parts = (int)job_bounds.size() - 1;
     }
 
     void worker_loop() {
         uint64_t seen = 0;
         for (;;) {
             const std::function<void(int64_t, int64_t)>* fn;
-            int64_t n;
             int parts;
             {
                 std::unique_lock<std::mutex> lock(mutex);
@@ -79,18 +90,16 @@ struct thread_pool {
                 if (stop) return;
                 seen = generation;
                 fn = job;
-                n = job_n;
                 parts = job_parts;
             }
-            run_parts(*fn, n, parts);
+            run_parts(*fn, parts);
             std::lock_guard<std::mutex> lock(mutex);
             if (--pending == 0) done.notify_one();
         }
     }
 
     void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-        const int parts = (int)std::min<int64_t>((int64_t)size() * parts_per_thread, n);
-        if (size() == 1 || parts <= 1 || inside_job) {
+        if (size() == 1 || n <= 1 || inside_job) {
             if (n > 0) fn(0, n);
             return;
         }
@@ -98,14 +107,13 @@ struct thread_pool {
         {
             std::lock_guard<std::mutex> lock(mutex);
             job = &fn;
-            job_n = n;
-            job_parts = parts;
+            cut(n);
             next_part = 0;
             pending = (int)workers.size();
             ++generation;
         }
         wake.notify_all();
-        run_parts(fn, n, parts);
+        run_parts(fn, job_parts);
         std::unique_lock<std::mutex> lock(mutex);
         done.wait(lock, [&] { return pending == 0; });
     }

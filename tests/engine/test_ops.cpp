@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -277,14 +278,26 @@ TEST(ops, matvec_is_batch_invariant) {
     }
 }
 
+// Every index once, in non-empty parts inside the range, for any thread count (the parts shrink
+// towards the end).
 TEST(ops, parallel_for_covers_range_once) {
-    for (int64_t n : {0, 1, 2, 3, 1000}) {
-        std::vector<int> hits(n, 0);
-        parallel_for(n, [&](int64_t a, int64_t b) {
-            for (int64_t i = a; i < b; ++i) hits[i]++;
-        });
-        for (int h : hits) EXPECT_EQ(h, 1);
+    for (int threads : {2, 3, 8, 1}) {
+        ops_set_n_threads(threads);
+        for (int64_t n : {0, 1, 2, 3, 7, 33, 1000, 100003}) {
+            std::vector<int> hits(n, 0);
+            std::atomic<int> bad_parts{0};
+            parallel_for(n, [&](int64_t a, int64_t b) {
+                if (a < 0 || a >= b || b > n) {
+                    bad_parts++;
+                    return;
+                }
+                for (int64_t i = a; i < b; ++i) hits[i]++;
+            });
+            EXPECT_EQ(bad_parts, 0) << n << " items, " << threads << " threads";
+            EXPECT_EQ(std::count(hits.begin(), hits.end(), 1), n) << n << " items, " << threads << " threads";
+        }
     }
+    ops_set_n_threads(2);
 }
 
 TEST(ops, rmsnorm_and_softmax) {
