@@ -322,8 +322,8 @@ void decode_attention(const model_config& c, std::vector<decode_slot>& batch, in
             kv_head_cache& ch = cache.at(layer, ch_index);
             const int queries = c.n_heads / cache.n_heads;
             const int64_t vis = std::upper_bound(ch.pos.begin(), ch.pos.end(), pos[b]) - ch.pos.begin();
-            // The query heads sharing this cache head go together: its keys and values are read
-            // once for all of them.
+            // The query heads sharing this cache head are scored together: its keys are read once
+            // for all of them.
             p.resize(queries * vis);
             const int64_t first = b * q_dim + (int64_t)ch_index * queries * hd;
             dot_rows_f32(q + first, hd, queries, ch.k.data(), hd, vis, hd, scale, p.data(), vis);

@@ -313,10 +313,10 @@ TEST(ops, rmsnorm_and_softmax) {
 }
 
 // Decode attention's row kernels give bitwise the per-row definitions, for 1 to 5 queries at once
-// (chunks of 4 plus a rest) and row counts around the groups of 4: dot_f32 for every (query, row),
+// (chunks of 4 plus a rest) and row counts around the groups of rows: dot_f32 for every (query, row),
 // and a chain of fused multiply-adds per column (what one axpy per row gives).
 TEST(ops, attention_row_kernels_match_their_definitions) {
-    for (int nq : {1, 2, 4, 5})
+    for (int nq : {1, 2, 3, 4, 5})
         for (int64_t n : {3, 20, 64, 72, 136})
             for (int64_t n_rows : {1, 5, 8, 13}) {
                 const int64_t ld = n + 5, lda = n + 3, ldo = n_rows + 2, ldw = n_rows + 1, lds = n + 7;
