@@ -273,18 +273,6 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 namespace {
 
-// Runs f(h0, std::integral_constant<int, q>) over the queries [0, nq) in chunks of q <= 4.
-template <typename F>
-void for_query_chunks(int nq, const F& f) {
-    for (int h0 = 0; h0 < nq; h0 += 4) {
-        const int q = std::min(4, nq - h0);
-        if (q == 4) f(h0, std::integral_constant<int, 4>{});
-        else if (q == 3) f(h0, std::integral_constant<int, 3>{});
-        else if (q == 2) f(h0, std::integral_constant<int, 2>{});
-        else f(h0, std::integral_constant<int, 1>{});
-    }
-}
-
 // Q queries against R rows at a time, each (query, row) with dot_f32's two chains, its 8-column
 // step and its scalar tail. A row is loaded once for all Q queries: one query at a time read each
 // row from memory once and from L2 three more times (Llama 3's 4 queries per cache head), and its
@@ -370,9 +358,10 @@ void weighted_sum_query(const float* w, const float* rows, int64_t ld, int64_t n
 
 void dot_rows_f32(const float* a, int64_t lda, int nq, const float* rows, int64_t ld, int64_t n_rows, int64_t n,
                   float scale, float* out, int64_t ldo) {
-    for_query_chunks(nq, [&](int h0, auto q) {
-        dot_rows_queries<decltype(q)::value>(a + h0 * lda, lda, rows, ld, n_rows, n, scale, out + h0 * ldo, ldo);
-    });
+    for (int h0 = 0; h0 < nq; h0 += 4) // chunks of up to 4 queries
+        with_count<4>(std::min(4, nq - h0), [&](auto q) {
+            dot_rows_queries<decltype(q)::value>(a + h0 * lda, lda, rows, ld, n_rows, n, scale, out + h0 * ldo, ldo);
+        });
 }
 
 void weighted_sum_f32(const float* w, int64_t ldw, int nq, const float* rows, int64_t ld, int64_t n_rows,

@@ -187,14 +187,6 @@ float chain_end(__m256 acc, typename M::row_t w, const float* x, int64_t cols) {
     return s;
 }
 
-// Runs f(std::integral_constant<int, n>) for a small runtime n in [1, Max].
-template <int Max = 4, typename F>
-void with_count(int n, const F& f) {
-    if constexpr (Max > 1)
-        if (n < Max) return with_count<Max - 1>(n, f);
-    f(std::integral_constant<int, Max>{});
-}
-
 // Walks rows [r0, r1) as R streams of consecutive rows, tile t taking row t of every stream, then
 // the leftover rows one by one. Each stream reads memory sequentially, which the hardware
 // prefetchers follow; adjacent rows sharing a page (2 KiB Q8_0 rows) defeat them.

@@ -2,6 +2,16 @@
 #pragma once
 #include <immintrin.h>
 
+#include <type_traits>
+
+// Runs f(std::integral_constant<int, n>) for a small runtime n in [1, Max].
+template <int Max = 4, typename F>
+void with_count(int n, const F& f) {
+    if constexpr (Max > 1)
+        if (n < Max) return with_count<Max - 1>(n, f);
+    f(std::integral_constant<int, Max>{});
+}
+
 // Horizontal sum in a fixed tree order.
 inline float hsum8(__m256 v) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
