@@ -23,6 +23,13 @@ std::vector<float> random_vec(size_t n, uint32_t seed) {
     return v;
 }
 
+// An owned weight_matrix of `type` holding w [rows][cols] (converted as at load time).
+weight_matrix matrix_of(const std::vector<float>& w, int64_t rows, int64_t cols, weight_type type) {
+    return weight_matrix_build(rows, cols, type, [&](int64_t r, float* out) {
+        std::copy(w.begin() + r * cols, w.begin() + (r + 1) * cols, out);
+    });
+}
+
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, float tol) {
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
@@ -394,9 +401,7 @@ TEST(ops, weight_gemm_matches_reference_in_any_thread_count) {
     const int64_t rows = 2 * gemm_slice_rows + 88, cols = 96, n = 7;
     const std::vector<float> wf = random_vec(rows * cols, 12), x = random_vec(n * cols, 13);
     for (weight_type type : {WEIGHT_F32, WEIGHT_BF16, WEIGHT_Q8_0}) {
-        const weight_matrix w = weight_matrix_build(rows, cols, type, [&](int64_t r, float* out) {
-            std::copy(wf.begin() + r * cols, wf.begin() + (r + 1) * cols, out);
-        });
+        const weight_matrix w = matrix_of(wf, rows, cols, type);
         std::vector<float> row(cols), ref(n * rows);
         for (int64_t r = 0; r < rows; ++r) {
             weight_rows(w, r, 1, row.data());
@@ -431,10 +436,7 @@ TEST(ops, weight_matvecs_match_one_kernel_call_per_matrix) {
     std::vector<std::vector<float>> want;
     for (size_t i = 0; i < shapes.size(); ++i) {
         const auto [rows, type] = shapes[i];
-        const std::vector<float> wf = random_vec(rows * cols, 30 + (int)i);
-        ws.push_back(weight_matrix_build(rows, cols, type, [&](int64_t r, float* out) {
-            std::copy(wf.begin() + r * cols, wf.begin() + (r + 1) * cols, out);
-        }));
+        ws.push_back(matrix_of(random_vec(rows * cols, 30 + (int)i), rows, cols, type));
         const weight_matrix& w = ws.back();
         std::vector<float> y(nb * rows);
         if (type == WEIGHT_F32) matvec_f32(w.f32, cols, x.data(), cols, nb, y.data(), rows, 0, rows);
@@ -451,7 +453,7 @@ TEST(ops, weight_matvecs_match_one_kernel_call_per_matrix) {
                        x.data(), nb);
         for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(got[i], want[i]) << "matrix " << i << ", threads " << threads;
     }
-    const weight_matrix narrow = weight_matrix_build(8, 64, WEIGHT_F32, [](int64_t, float* out) { std::fill_n(out, 64, 1.0f); });
+    const weight_matrix narrow = matrix_of(std::vector<float>(8 * 64, 1.0f), 8, 64, WEIGHT_F32);
     std::vector<float> y1(nb * 40), y2(nb * 8);
     EXPECT_THROW(weight_matvecs({{&ws[0], y1.data()}, {&narrow, y2.data()}}, x.data(), nb), std::invalid_argument);
 }
