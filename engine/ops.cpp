@@ -279,9 +279,10 @@ namespace {
 // share of a batch-16 decode step fell from 6.0% to 4.2-4.7% of the samples. Q R = 4 keeps 8
 // independent chains, as many as short rows (heads of 64) need to hide the FMA latency; the rows
 // left over go one at a time.
-template <int Q, int R = (4 / Q > 0 ? 4 / Q : 1)>
+template <int Q, int R = 4 / Q>
 void dot_rows_queries(const float* a, int64_t lda, const float* rows, int64_t ld, int64_t n_rows, int64_t n,
                       float scale, float* out, int64_t ldo) {
+    static_assert(Q >= 1 && Q <= 4 && R >= 1, "dot_rows_f32 passes chunks of 1 to 4 queries");
     int64_t j = 0;
     for (; j + R <= n_rows; j += R) {
         const float* b[R];
